@@ -1,0 +1,75 @@
+import { randomUUID } from 'node:crypto';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { AttributeSchema, AttributeTypeSchema, ConsentSchema, IdentifiersSchema, ModelDefinitionSchema, ModelSchema, RelationshipSchema } from '../models/model-schema';
+import type { ModelsService } from '../models/models-service';
+import { RuleSchema, SegmentDefinitionSchema, SegmentPatchSchema, SegmentSchema, SegmentVersionSchema } from '../segments/segment-schema';
+import type { SegmentsService } from '../segments/segments-service';
+import type { Warehouse } from '../warehouse/warehouse';
+import { ModelPageSchema, modelRoutes } from './models/model-routes';
+import { swaggerOptions } from './openapi';
+import { ProblemDetailSchema, ProblemSchema, registerProblemHandlers } from './problem';
+import { SegmentPageSchema, SegmentVersionPageSchema, segmentRoutes } from './segments/segment-routes';
+import { registerValidators } from './validation';
+import { TableDraftSchema, WarehouseTableListSchema, warehouseRoutes } from './warehouse/warehouse-routes';
+
+/** Every named schema, registered once: routes refer to them by $id, the spec lists them as components. */
+export const SHARED_SCHEMAS = [
+  ProblemDetailSchema, ProblemSchema,
+  AttributeTypeSchema, AttributeSchema, IdentifiersSchema, ConsentSchema, RelationshipSchema, ModelDefinitionSchema, ModelSchema, ModelPageSchema,
+  RuleSchema, SegmentDefinitionSchema, SegmentPatchSchema, SegmentSchema, SegmentVersionSchema, SegmentPageSchema, SegmentVersionPageSchema,
+  WarehouseTableListSchema, TableDraftSchema,
+];
+
+export interface AppServices {
+  models: ModelsService;
+  segments: SegmentsService;
+  warehouse: Warehouse;
+}
+
+export interface AppOptions {
+  services: AppServices;
+  logLevel?: string;
+  bodyLimitBytes?: number;
+  /** Server URL written into the OpenAPI document. */
+  serverUrl?: string;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logLevel === 'silent' ? false : {
+      level: options.logLevel ?? 'info',
+      // Bodies are never logged (they may carry identifiers); neither are credentials.
+      redact: ['req.headers.authorization', 'req.headers.cookie'],
+    },
+    bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    routerOptions: { ignoreTrailingSlash: true },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
+  registerValidators(app, SHARED_SCHEMAS);
+  registerProblemHandlers(app);
+
+  await app.register(fastifySwagger, swaggerOptions({ serverUrl: options.serverUrl ?? 'http://127.0.0.1:3000' }));
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/docs'));
+
+  const { models, segments, warehouse } = options.services;
+  await app.register(modelRoutes, { models });
+  await app.register(segmentRoutes, { segments });
+  await app.register(warehouseRoutes, { models, warehouse });
+  return app;
+}

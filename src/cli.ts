@@ -1,0 +1,118 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { generateOpenApi, openApiJson, openApiYaml } from './api/generate-openapi';
+import { applyDirectory, formatPlan } from './as-code/apply';
+import { segmentFileSchemas } from './as-code/file-schemas';
+import { ConfigError, loadConfig } from './config';
+import { AppError } from './errors';
+import { openRuntime } from './runtime';
+import { startService } from './server';
+
+const USAGE = `usage: audiences <command> [options]
+
+commands:
+  serve                      run the API (embedded Postgres unless DATABASE_URL is set)
+  migrate                    apply metadata store migrations
+  apply DIR [--dry-run]      upsert the models and segments defined in DIR by slug
+  openapi [--out DIR]        write openapi.json and openapi.yaml (default: openapi/)
+  schemas [--out DIR]        write the JSON Schemas of definition files (default: segments/schema/)
+`;
+
+const log = (line: string) => console.log(line);
+
+async function serve(): Promise<void> {
+  const service = await startService(loadConfig(), { log });
+  let signals = 0;
+  const shutdown = (signal: string) => {
+    signals += 1;
+    if (signals > 1) process.exit(130); // a second Ctrl-C does not wait
+    log(`${signal}: stopping…`);
+    service.stop().then(() => {
+      log('stopped');
+      process.exit(0);
+    }, (error) => {
+      console.error(error);
+      process.exit(1);
+    });
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+async function withRuntime<T>(work: (runtime: Awaited<ReturnType<typeof openRuntime>>) => Promise<T>): Promise<T> {
+  // Next to a running `serve`, commands attach to its embedded Postgres instead of starting another.
+  const runtime = await openRuntime(loadConfig(), { log, attachToRunningEmbedded: true });
+  try {
+    return await work(runtime);
+  } finally {
+    await runtime.close();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      await serve();
+      return -1; // keeps running
+    case 'migrate':
+      await withRuntime(async () => log('metadata store is up to date'));
+      return 0;
+    case 'apply': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { 'dry-run': { type: 'boolean', default: false } } });
+      if (positionals.length !== 1) throw new UsageError('apply takes one directory');
+      const dir = path.resolve(positionals[0]!);
+      const dryRun = values['dry-run'] ?? false;
+      await withRuntime(async (runtime) => {
+        const plan = await applyDirectory({ dir, dryRun, models: runtime.models, segments: runtime.segments, defaultSchema: runtime.warehouse.defaultSchema });
+        log(formatPlan(plan, { dryRun }));
+      });
+      return 0;
+    }
+    case 'openapi': {
+      const { values } = parseArgs({ args: rest, options: { out: { type: 'string', default: 'openapi' } } });
+      const out = path.resolve(values.out ?? 'openapi');
+      const document = await generateOpenApi();
+      await fs.mkdir(out, { recursive: true });
+      await fs.writeFile(path.join(out, 'openapi.json'), openApiJson(document));
+      await fs.writeFile(path.join(out, 'openapi.yaml'), openApiYaml(document));
+      log(`wrote ${path.relative(process.cwd(), out) || '.'}/openapi.json and openapi.yaml`);
+      return 0;
+    }
+    case 'schemas': {
+      const { values } = parseArgs({ args: rest, options: { out: { type: 'string', default: 'segments/schema' } } });
+      const out = path.resolve(values.out ?? 'segments/schema');
+      await fs.mkdir(out, { recursive: true });
+      for (const [name, schema] of Object.entries(segmentFileSchemas())) await fs.writeFile(path.join(out, name), `${JSON.stringify(schema, null, 2)}\n`);
+      log(`wrote JSON Schemas to ${path.relative(process.cwd(), out)}`);
+      return 0;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+class UsageError extends Error {}
+
+main(process.argv.slice(2)).then(
+  (code) => { if (code >= 0) process.exit(code); },
+  (error: unknown) => {
+    if (error instanceof UsageError) {
+      console.error(`audiences: ${error.message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    if (error instanceof ConfigError) console.error(`audiences: configuration: ${error.message}`);
+    else if (error instanceof AppError) {
+      console.error(`audiences: ${error.message}`);
+      for (const problem of error.errors ?? []) console.error(`  ${problem.pointer ?? problem.parameter ?? ''} ${problem.message}`);
+    } else console.error('audiences:', error instanceof Error ? error.message : error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,55 @@
+import path from 'node:path';
+
+/** Everything the service reads from the environment, parsed once. */
+export interface Config {
+  host: string;
+  port: number;
+  /** Metadata Postgres; undefined means "run embedded Postgres in dataDir". */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  embeddedPgPort: number;
+  /** Warehouse; undefined means "the metadata database, demo schema". */
+  warehouseUrl: string | undefined;
+  /** Seed the demo warehouse and apply segmentsDir at start. */
+  demo: boolean;
+  demoCustomers: number;
+  segmentsDir: string;
+  logLevel: string;
+  bodyLimitBytes: number;
+}
+
+export class ConfigError extends Error {}
+
+function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, opts: { min: number; max: number }): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < opts.min || value > opts.max) {
+    throw new ConfigError(`${name} must be an integer between ${opts.min} and ${opts.max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function demoFlag(env: NodeJS.ProcessEnv): boolean {
+  const raw = (env.DEMO ?? 'auto').toLowerCase();
+  if (raw === 'auto') return !env.WAREHOUSE_URL;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(`DEMO must be auto, true or false, got "${env.DEMO}"`);
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  return {
+    host: env.HOST || '127.0.0.1',
+    port: intFrom(env, 'PORT', 3000, { min: 0, max: 65535 }),
+    databaseUrl: env.DATABASE_URL || undefined,
+    dataDir: path.resolve(cwd, env.DATA_DIR || '.data'),
+    embeddedPgPort: intFrom(env, 'EMBEDDED_PG_PORT', 54329, { min: 1024, max: 65535 }),
+    warehouseUrl: env.WAREHOUSE_URL || undefined,
+    demo: demoFlag(env),
+    demoCustomers: intFrom(env, 'DEMO_CUSTOMERS', 50_000, { min: 100, max: 100_000_000 }),
+    segmentsDir: path.resolve(cwd, env.SEGMENTS_DIR || 'segments'),
+    logLevel: env.LOG_LEVEL || 'info',
+    bodyLimitBytes: intFrom(env, 'BODY_LIMIT_BYTES', 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
+  };
+}

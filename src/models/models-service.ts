@@ -1,0 +1,154 @@
+import type { Knex } from 'knex';
+import { checkRuleStructure } from '../compiler/rule-structure';
+import { conflict, invalidRequest, notFound, unprocessable } from '../errors';
+import { decodeCursor, isUuid, toPage, type Page } from '../store/cursor';
+import { checkIfMatch } from '../store/etag';
+import type { Warehouse } from '../warehouse/warehouse';
+import { checkModelAgainstWarehouse, checkModelDefinition, ruleModelOf } from './model-check';
+import type { Model, ModelDefinition } from './model-schema';
+import { draftModel } from './draft-model';
+
+interface ModelRow {
+  id: string;
+  slug: string;
+  name: string;
+  description: string;
+  definition: ModelDefinition;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export function toModel(row: ModelRow): Model {
+  const d = row.definition;
+  return {
+    id: row.id,
+    slug: row.slug,
+    name: row.name,
+    description: row.description,
+    schema: d.schema ?? 'public',
+    table: d.table,
+    primaryKey: d.primaryKey,
+    attributes: d.attributes,
+    identifiers: d.identifiers ?? {},
+    consent: d.consent ?? {},
+    relationships: d.relationships ?? [],
+    version: row.version,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
+}
+
+/** The definition as stored and compared: defaults filled in, so equal models compare equal. */
+export function normalizeModelDefinition(def: ModelDefinition, defaultSchema: string): ModelDefinition {
+  return {
+    slug: def.slug,
+    name: def.name,
+    description: def.description ?? '',
+    schema: def.schema ?? defaultSchema,
+    table: def.table,
+    primaryKey: def.primaryKey,
+    attributes: def.attributes,
+    identifiers: def.identifiers ?? {},
+    consent: def.consent ?? {},
+    relationships: def.relationships ?? [],
+  };
+}
+
+export class ModelsService {
+  constructor(private readonly deps: { db: Knex; warehouse: Warehouse }) {}
+
+  async list(options: { limit: number; cursor?: string }): Promise<Page<Model>> {
+    const after = decodeCursor(options.cursor);
+    const rows = await this.deps.db<ModelRow>('models')
+      .modify((q) => { if (after !== undefined) q.where('slug', '>', after); })
+      .orderBy('slug')
+      .limit(options.limit + 1);
+    return toPage(rows.map(toModel), options.limit, (m) => m.slug);
+  }
+
+  async findRow(idOrSlug: string, db: Knex = this.deps.db): Promise<ModelRow | undefined> {
+    return db<ModelRow>('models').where(isUuid(idOrSlug) ? { id: idOrSlug } : { slug: idOrSlug }).first();
+  }
+
+  async get(idOrSlug: string): Promise<Model> {
+    const row = await this.findRow(idOrSlug);
+    if (!row) throw notFound(`Model "${idOrSlug}" does not exist.`);
+    return toModel(row);
+  }
+
+  /** Everything that makes a definition unacceptable: shape (400) first, then the live warehouse (422). */
+  async validate(def: ModelDefinition, options: { basePointer?: string } = {}): Promise<void> {
+    const base = options.basePointer ?? '';
+    const internal = checkModelDefinition(def, base);
+    if (internal.length) throw invalidRequest('The model is inconsistent.', internal);
+    const live = await checkModelAgainstWarehouse(def, this.deps.warehouse, base);
+    if (live.length) throw unprocessable('The model does not match the warehouse.', live);
+  }
+
+  async create(input: ModelDefinition): Promise<Model> {
+    const def = normalizeModelDefinition(input, this.deps.warehouse.defaultSchema);
+    await this.validate(def);
+    try {
+      const [row] = await this.deps.db<ModelRow>('models')
+        .insert({ slug: def.slug, name: def.name, description: def.description ?? '', definition: def as never })
+        .returning('*');
+      return toModel(row!);
+    } catch (error) {
+      throw uniqueViolation(error, `A model with slug "${def.slug}" already exists.`);
+    }
+  }
+
+  async replace(idOrSlug: string, input: ModelDefinition, options: { ifMatch?: string } = {}): Promise<Model> {
+    const def = normalizeModelDefinition(input, this.deps.warehouse.defaultSchema);
+    await this.validate(def);
+    return this.deps.db.transaction(async (trx) => {
+      const current = await trx<ModelRow>('models').where(isUuid(idOrSlug) ? { id: idOrSlug } : { slug: idOrSlug }).forUpdate().first();
+      if (!current) throw notFound(`Model "${idOrSlug}" does not exist.`);
+      checkIfMatch(options.ifMatch, current.version);
+      // Segments written against the old model must still make sense against the new one.
+      const segments = await trx('segments').where({ model_id: current.id }).select<{ slug: string; rule: unknown }[]>('slug', 'rule');
+      const broken = segments.flatMap((s) =>
+        checkRuleStructure(s.rule, ruleModelOf(def)).problems.map((p) => ({ pointer: '/attributes', message: `segment "${s.slug}": ${p.message}` })),
+      );
+      if (broken.length) throw conflict('The change would break segments of this model.', broken);
+      try {
+        const [row] = await trx<ModelRow>('models')
+          .where({ id: current.id })
+          .update({ slug: def.slug, name: def.name, description: def.description ?? '', definition: def as never, version: current.version + 1, updated_at: trx.fn.now() as never })
+          .returning('*');
+        return toModel(row!);
+      } catch (error) {
+        throw uniqueViolation(error, `A model with slug "${def.slug}" already exists.`);
+      }
+    });
+  }
+
+  async delete(idOrSlug: string, options: { ifMatch?: string } = {}): Promise<void> {
+    await this.deps.db.transaction(async (trx) => {
+      const current = await trx<ModelRow>('models').where(isUuid(idOrSlug) ? { id: idOrSlug } : { slug: idOrSlug }).forUpdate().first();
+      if (!current) throw notFound(`Model "${idOrSlug}" does not exist.`);
+      checkIfMatch(options.ifMatch, current.version);
+      const used = await trx('segments').where({ model_id: current.id }).orderBy('slug').limit(20).pluck<string[]>('slug');
+      if (used.length) throw conflict(`Model "${current.slug}" is used by segments: ${used.join(', ')}. Delete or move them first.`);
+      await trx('models').where({ id: current.id }).delete();
+    });
+  }
+
+  async draftFromTable(ref: { schema: string; table: string }): Promise<{ model: ModelDefinition; notes: string[] }> {
+    const table = await this.deps.warehouse.describeTable(ref);
+    if (!table) throw notFound(`Table ${ref.schema}.${ref.table} does not exist in the warehouse.`);
+    const related = [];
+    for (const reference of table.referencedBy) {
+      const described = await this.deps.warehouse.describeTable({ schema: reference.schema, table: reference.table });
+      if (described) related.push(described);
+    }
+    return draftModel(table, related);
+  }
+}
+
+/** Turns a Postgres unique violation into a 409; rethrows anything else. */
+export function uniqueViolation(error: unknown, message: string): unknown {
+  if (typeof error === 'object' && error !== null && (error as { code?: string }).code === '23505') return conflict(message);
+  return error;
+}

@@ -1,0 +1,64 @@
+import path from 'node:path';
+import type { Knex } from 'knex';
+import type { Config } from './config';
+import { ModelsService } from './models/models-service';
+import { SegmentsService } from './segments/segments-service';
+import { createDb } from './store/db';
+import { startEmbeddedPostgres, type RunningPostgres } from './store/embedded-postgres';
+import { migrateLatest } from './store/migrate';
+import { createWarehouse } from './warehouse/create-warehouse';
+import type { Warehouse } from './warehouse/warehouse';
+
+export const DEMO_SCHEMA = 'demo';
+
+/** Everything a command needs: metadata store, warehouse, services; and how to release them. */
+export interface Runtime {
+  config: Config;
+  databaseUrl: string;
+  embedded: RunningPostgres | null;
+  db: Knex;
+  warehouse: Warehouse;
+  models: ModelsService;
+  segments: SegmentsService;
+  close(): Promise<void>;
+}
+
+export async function openRuntime(config: Config, options: { log: (line: string) => void; attachToRunningEmbedded?: boolean }): Promise<Runtime> {
+  let embedded: RunningPostgres | null = null;
+  let databaseUrl = config.databaseUrl;
+  if (!databaseUrl) {
+    embedded = await startEmbeddedPostgres({
+      databaseDir: path.join(config.dataDir, 'pg'),
+      port: config.embeddedPgPort,
+      persistent: true,
+      allowAttach: options.attachToRunningEmbedded ?? false,
+      ...(config.logLevel === 'debug' || config.logLevel === 'trace' ? { log: options.log } : {}),
+    });
+    databaseUrl = embedded.url;
+  }
+  const db = createDb(databaseUrl);
+  try {
+    const applied = await migrateLatest(db);
+    if (applied.length) options.log(`migrated metadata store: ${applied.join(', ')}`);
+  } catch (error) {
+    await db.destroy();
+    await embedded?.stop();
+    throw error;
+  }
+  const warehouse = config.warehouseUrl
+    ? createWarehouse(config.warehouseUrl)
+    : createWarehouse(databaseUrl, { defaultSchema: DEMO_SCHEMA });
+  const models = new ModelsService({ db, warehouse });
+  const segments = new SegmentsService({ db });
+  let closed = false;
+  return {
+    config, databaseUrl, embedded, db, warehouse, models, segments,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await warehouse.close().catch(() => {});
+      await db.destroy().catch(() => {});
+      await embedded?.stop();
+    },
+  };
+}

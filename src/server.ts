@@ -1,0 +1,58 @@
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './api/app';
+import { applyDirectory, formatPlan } from './as-code/apply';
+import type { Config } from './config';
+import { seedDemo } from './demo/seed-demo';
+import { DEMO_SCHEMA, openRuntime, type Runtime } from './runtime';
+
+export interface RunningService {
+  app: FastifyInstance;
+  runtime: Runtime;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the service: metadata store (embedded Postgres unless DATABASE_URL), migrations,
+ * the demo warehouse and `segments/` when in demo mode, then the API.
+ */
+export async function startService(config: Config, options: { log?: (line: string) => void } = {}): Promise<RunningService> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const started = Date.now();
+  const runtime = await openRuntime(config, { log });
+  try {
+    if (config.demo) {
+      const seed = await seedDemo(runtime.warehouse, { schema: DEMO_SCHEMA, customers: config.demoCustomers });
+      log(seed.seeded
+        ? `seeded demo warehouse: ${seed.customers} customers, ${seed.orders} orders, ${seed.events} events (schema "${DEMO_SCHEMA}")`
+        : `demo warehouse already seeded: ${seed.customers} customers (schema "${DEMO_SCHEMA}")`);
+      const plan = await applyDirectory({ dir: config.segmentsDir, dryRun: false, models: runtime.models, segments: runtime.segments, defaultSchema: runtime.warehouse.defaultSchema });
+      log(formatPlan(plan, { dryRun: false }).split('\n').pop()!);
+    }
+    const app = await buildApp({
+      services: { models: runtime.models, segments: runtime.segments, warehouse: runtime.warehouse },
+      logLevel: config.logLevel,
+      bodyLimitBytes: config.bodyLimitBytes,
+      serverUrl: `http://${config.host}:${config.port}`,
+    });
+    await app.listen({ host: config.host, port: config.port });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    log(`audiences is ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    log(`  API:      ${url}/v1/segments`);
+    log(`  API docs: ${url}/docs`);
+    log(`  metadata: ${runtime.embedded ? `embedded Postgres in ${config.dataDir}` : 'DATABASE_URL'}; warehouse: ${config.warehouseUrl ? 'WAREHOUSE_URL' : `schema "${DEMO_SCHEMA}" of the metadata database`}`);
+    let stopping: Promise<void> | undefined;
+    return {
+      app, runtime, url,
+      stop: () => (stopping ??= (async () => {
+        await app.close();
+        await runtime.close();
+      })()),
+    };
+  } catch (error) {
+    await runtime.close();
+    throw error;
+  }
+}

