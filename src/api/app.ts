@@ -58,6 +58,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id);
   });
 
+  // The API speaks JSON only: anything else is a 415, not a string handed to the validator.
+  app.removeContentTypeParser('text/plain');
+
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   registerValidators(app, SHARED_SCHEMAS);
   registerProblemHandlers(app);

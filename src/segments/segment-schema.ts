@@ -6,7 +6,7 @@ export const RuleSchema = Type.Unsafe<unknown>({
   description:
     'A JsonLogic rule (json-logic-js dialect plus the audiences extensions). `var` paths name attributes and ' +
     'relationships of the segment\'s model. `true` selects every row.',
-  anyOf: [{ type: 'object', minProperties: 1, maxProperties: 1 }, { type: 'boolean' }],
+  anyOf: [{ type: 'object', minProperties: 1, maxProperties: 1, additionalProperties: true }, { type: 'boolean' }],
 });
 
 const segmentFields = {

@@ -307,7 +307,9 @@ export interface components {
             nextCursor: string | null;
         };
         /** @description A JsonLogic rule (json-logic-js dialect plus the audiences extensions). `var` paths name attributes and relationships of the segment's model. `true` selects every row. */
-        Rule: Record<string, never> | boolean;
+        Rule: {
+            [key: string]: unknown;
+        } | boolean;
         /** @description A named JsonLogic rule over a model: who belongs to an audience. */
         SegmentDefinition: {
             /** @description Unique, URL-safe name; usable in place of the id in every URL. */
