@@ -136,7 +136,8 @@ export function checkRuleStructure(
       return;
     }
     const op = keys[0]!;
-    const spec = OPERATORS[op];
+    // Own properties only: `constructor`, `__proto__` and friends are not operators.
+    const spec = Object.hasOwn(OPERATORS, op) ? OPERATORS[op] : undefined;
     const rawArgs = (node as Record<string, unknown>)[op];
     const opPointer = joinPointer(pointer, op);
     if (!spec) {

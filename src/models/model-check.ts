@@ -25,7 +25,10 @@ export function checkModelDefinition(model: ModelDefinition, basePointer = ''): 
   const checkAttributes = (list: Attribute[], pointer: Array<string | number>, into: Map<string, Attribute>) => {
     const columns = new Set<string>();
     list.forEach((attribute, i) => {
-      if (into.has(attribute.name)) problems.push({ pointer: at(...pointer, i, 'name'), message: `duplicate attribute name "${attribute.name}"` });
+      if (into.has(attribute.name)) {
+        problems.push({ pointer: at(...pointer, i, 'name'), message: `duplicate attribute name "${attribute.name}"` });
+        return; // one problem per attribute: its column clash would only repeat this one
+      }
       into.set(attribute.name, attribute);
       const column = columnOf(attribute);
       if (columns.has(column)) problems.push({ pointer: at(...pointer, i, 'column'), message: `column "${column}" is mapped by two attributes` });
