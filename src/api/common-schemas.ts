@@ -1,8 +1,10 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 
+export const DEFAULT_PAGE_SIZE = 50;
+
 export const PaginationQuery = Type.Object(
   {
-    limit: Type.Integer({ minimum: 1, maximum: 200, default: 50, description: 'Page size (at most 200).' }),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: DEFAULT_PAGE_SIZE, description: 'Page size (at most 200).' })),
     cursor: Type.Optional(Type.String({ maxLength: 512, description: 'The `nextCursor` of the previous page.' })),
   },
   { additionalProperties: false },
@@ -14,6 +16,11 @@ export const IfMatchHeaders = Type.Object({
 
 export const ETagHeader = {
   ETag: { type: 'string', description: 'Current version of the resource, for If-Match.' },
+} as const;
+
+export const CreatedHeaders = {
+  ...ETagHeader,
+  Location: { type: 'string', description: 'Path of the created resource.' },
 } as const;
 
 export function pageOf(item: TSchema, id: string, description: string) {

@@ -23,16 +23,36 @@ export function swaggerOptions(options: { serverUrl: string }): FastifyDynamicSw
       servers: [{ url: options.serverUrl, description: 'Local service' }],
       tags: TAGS,
       components: {
+        headers: {
+          RequestId: {
+            description: 'Identifies the request in the logs; echoes a valid incoming `x-request-id`.',
+            schema: { type: 'string' },
+          },
+        },
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer', description: 'API token (`Authorization: Bearer <token>`).' },
         },
       },
       security: [{ bearerAuth: [] }],
     },
-    transformObject: (documentObject) => addExamples((documentObject as { openapiObject: Parameters<typeof addExamples>[0] }).openapiObject) as never,
+    transformObject: (documentObject) => addRequestIdHeader(addExamples((documentObject as { openapiObject: Parameters<typeof addExamples>[0] }).openapiObject)) as never,
     // Shared schemas appear under components.schemas by their $id, not as def-0, def-1, …
     refResolver: {
       buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `schema${i}`),
     },
   };
+}
+
+type Responses = Record<string, { headers?: Record<string, unknown> }>;
+
+/** Every response carries x-request-id; say so once, in components, and refer to it everywhere. */
+function addRequestIdHeader<T extends { paths?: Record<string, Record<string, unknown>> }>(document: T): T {
+  for (const methods of Object.values(document.paths ?? {})) {
+    for (const operation of Object.values(methods) as Array<{ responses?: Responses }>) {
+      for (const response of Object.values(operation.responses ?? {})) {
+        response.headers = { ...response.headers, 'x-request-id': { $ref: '#/components/headers/RequestId' } };
+      }
+    }
+  }
+  return document;
 }

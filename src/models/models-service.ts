@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { checkRuleStructure } from '../compiler/rule-structure';
 import { conflict, invalidRequest, notFound, unprocessable } from '../errors';
-import { decodeCursor, isUuid, toPage, type Page } from '../store/cursor';
+import { decodeCursor, isUuid, pageSize, toPage, type Page } from '../store/cursor';
 import { checkIfMatch } from '../store/etag';
 import type { Warehouse } from '../warehouse/warehouse';
 import { checkModelAgainstWarehouse, checkModelDefinition, ruleModelOf } from './model-check';
@@ -58,13 +58,13 @@ export function normalizeModelDefinition(def: ModelDefinition, defaultSchema: st
 export class ModelsService {
   constructor(private readonly deps: { db: Knex; warehouse: Warehouse }) {}
 
-  async list(options: { limit: number; cursor?: string }): Promise<Page<Model>> {
+  async list(options: { limit?: number; cursor?: string }): Promise<Page<Model>> {
     const after = decodeCursor(options.cursor);
     const rows = await this.deps.db<ModelRow>('models')
       .modify((q) => { if (after !== undefined) q.where('slug', '>', after); })
       .orderBy('slug')
-      .limit(options.limit + 1);
-    return toPage(rows.map(toModel), options.limit, (m) => m.slug);
+      .limit(pageSize(options) + 1);
+    return toPage(rows.map(toModel), pageSize(options), (m) => m.slug);
   }
 
   async findRow(idOrSlug: string, db: Knex = this.deps.db): Promise<ModelRow | undefined> {

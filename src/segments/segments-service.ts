@@ -5,7 +5,7 @@ import { conflict, invalidRequest, notFound, type ProblemDetail } from '../error
 import { ruleModelOf } from '../models/model-check';
 import type { ModelDefinition } from '../models/model-schema';
 import { uniqueViolation } from '../models/models-service';
-import { decodeCursor, isUuid, toPage, type Page } from '../store/cursor';
+import { decodeCursor, isUuid, pageSize, toPage, type Page } from '../store/cursor';
 import { checkIfMatch } from '../store/etag';
 import type { Segment, SegmentDefinition, SegmentPatch, SegmentVersion } from './segment-schema';
 
@@ -45,7 +45,7 @@ export const sameSegmentContent = (a: SegmentDefinition | Segment, b: SegmentDef
   isDeepStrictEqual(segmentContent(a), segmentContent(b));
 
 export interface ListSegmentsOptions {
-  limit: number;
+  limit?: number;
   cursor?: string;
   model?: string;
   tag?: string;
@@ -71,8 +71,8 @@ export class SegmentsService {
         if (options.tag !== undefined) q.whereRaw('? = any(s.tags)', [options.tag]);
       })
       .orderBy('s.slug')
-      .limit(options.limit + 1);
-    return toPage((rows as SegmentRow[]).map(toSegment), options.limit, (s) => s.slug);
+      .limit(pageSize(options) + 1);
+    return toPage((rows as SegmentRow[]).map(toSegment), pageSize(options), (s) => s.slug);
   }
 
   async get(idOrSlug: string): Promise<Segment> {
@@ -81,7 +81,7 @@ export class SegmentsService {
     return toSegment(row);
   }
 
-  async versions(idOrSlug: string, options: { limit: number; cursor?: string }): Promise<Page<SegmentVersion>> {
+  async versions(idOrSlug: string, options: { limit?: number; cursor?: string }): Promise<Page<SegmentVersion>> {
     const segment = await this.get(idOrSlug);
     const after = decodeCursor(options.cursor);
     const rows = await this.deps.db('segment_versions as v')
@@ -89,13 +89,13 @@ export class SegmentsService {
       .where('v.segment_id', segment.id)
       .modify((q) => { if (after !== undefined) q.where('v.version', '<', Number(after)); })
       .orderBy('v.version', 'desc')
-      .limit(options.limit + 1)
+      .limit(pageSize(options) + 1)
       .select('v.*', 'm.slug as model_slug');
     const versions = (rows as Array<Omit<SegmentRow, 'model_id' | 'id'> & { model_slug: string }>).map((r): SegmentVersion => ({
       version: r.version, slug: r.slug, name: r.name, description: r.description, model: r.model_slug, rule: r.rule, tags: r.tags,
       createdAt: (r.created_at as Date).toISOString(),
     }));
-    return toPage(versions, options.limit, (v) => String(v.version));
+    return toPage(versions, pageSize(options), (v) => String(v.version));
   }
 
   /**

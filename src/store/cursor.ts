@@ -29,3 +29,6 @@ export function toPage<T>(rows: T[], limit: number, keyOf: (row: T) => string): 
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const isUuid = (value: string): boolean => UUID.test(value);
+
+/** The page size asked for, or the default (validation has already bounded it). */
+export const pageSize = (options: { limit?: number }): number => options.limit ?? 50;

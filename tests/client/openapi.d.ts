@@ -412,16 +412,19 @@ export interface components {
     responses: never;
     parameters: never;
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description Identifies the request in the logs; echoes a valid incoming `x-request-id`. */
+        RequestId: string;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
 export interface operations {
     listModels: {
         parameters: {
-            query: {
+            query?: {
                 /** @description Page size (at most 200). */
-                limit: number;
+                limit?: number;
                 /** @description The `nextCursor` of the previous page. */
                 cursor?: string;
             };
@@ -434,6 +437,7 @@ export interface operations {
             /** @description A page of models. */
             200: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -519,6 +523,7 @@ export interface operations {
             /** @description The request is malformed or invalid; `errors` points at each problem. */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -544,6 +549,7 @@ export interface operations {
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -647,6 +653,9 @@ export interface operations {
                 headers: {
                     /** @description Current version of the resource, for If-Match. */
                     ETag?: string;
+                    /** @description Path of the created resource. */
+                    Location?: string;
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -727,6 +736,7 @@ export interface operations {
             /** @description The request is malformed or invalid; `errors` points at each problem. */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -752,6 +762,7 @@ export interface operations {
             /** @description The request conflicts with the current state (duplicate slug, resource in use). */
             409: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -771,6 +782,7 @@ export interface operations {
             /** @description The request body is larger than the limit. */
             413: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -790,6 +802,7 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -809,6 +822,7 @@ export interface operations {
             /** @description The request is well-formed but does not match the warehouse; `errors` lists every mismatch. */
             422: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -834,6 +848,7 @@ export interface operations {
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -869,6 +884,7 @@ export interface operations {
                 headers: {
                     /** @description Current version of the resource, for If-Match. */
                     ETag?: string;
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -949,6 +965,7 @@ export interface operations {
             /** @description No such resource. */
             404: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -968,6 +985,7 @@ export interface operations {
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1077,6 +1095,7 @@ export interface operations {
                 headers: {
                     /** @description Current version of the resource, for If-Match. */
                     ETag?: string;
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1157,6 +1176,7 @@ export interface operations {
             /** @description The request is malformed or invalid; `errors` points at each problem. */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1182,6 +1202,7 @@ export interface operations {
             /** @description No such resource. */
             404: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1201,6 +1222,7 @@ export interface operations {
             /** @description The request conflicts with the current state (duplicate slug, resource in use). */
             409: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1220,6 +1242,7 @@ export interface operations {
             /** @description If-Match does not match the current ETag. */
             412: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1239,6 +1262,7 @@ export interface operations {
             /** @description The request body is larger than the limit. */
             413: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1258,6 +1282,7 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1277,6 +1302,7 @@ export interface operations {
             /** @description The request is well-formed but does not match the warehouse; `errors` lists every mismatch. */
             422: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1302,6 +1328,7 @@ export interface operations {
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1338,6 +1365,7 @@ export interface operations {
             /** @description The model was deleted. */
             204: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1345,6 +1373,7 @@ export interface operations {
             /** @description No such resource. */
             404: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1364,6 +1393,7 @@ export interface operations {
             /** @description The request conflicts with the current state (duplicate slug, resource in use). */
             409: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1383,6 +1413,7 @@ export interface operations {
             /** @description If-Match does not match the current ETag. */
             412: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1402,6 +1433,7 @@ export interface operations {
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1422,9 +1454,9 @@ export interface operations {
     };
     listSegments: {
         parameters: {
-            query: {
+            query?: {
                 /** @description Page size (at most 200). */
-                limit: number;
+                limit?: number;
                 /** @description The `nextCursor` of the previous page. */
                 cursor?: string;
                 /** @description Only segments of this model (slug). */
@@ -1441,6 +1473,7 @@ export interface operations {
             /** @description A page of segments. */
             200: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1491,6 +1524,7 @@ export interface operations {
             /** @description The request is malformed or invalid; `errors` points at each problem. */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1516,6 +1550,7 @@ export interface operations {
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1584,6 +1619,9 @@ export interface operations {
                 headers: {
                     /** @description Current version of the resource, for If-Match. */
                     ETag?: string;
+                    /** @description Path of the created resource. */
+                    Location?: string;
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1629,6 +1667,7 @@ export interface operations {
             /** @description The request is malformed or invalid; `errors` points at each problem. */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1654,6 +1693,7 @@ export interface operations {
             /** @description The request conflicts with the current state (duplicate slug, resource in use). */
             409: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1673,6 +1713,7 @@ export interface operations {
             /** @description The request body is larger than the limit. */
             413: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1692,6 +1733,7 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1711,6 +1753,7 @@ export interface operations {
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1746,6 +1789,7 @@ export interface operations {
                 headers: {
                     /** @description Current version of the resource, for If-Match. */
                     ETag?: string;
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1791,6 +1835,7 @@ export interface operations {
             /** @description No such resource. */
             404: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1810,6 +1855,7 @@ export interface operations {
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1846,6 +1892,7 @@ export interface operations {
             /** @description The segment was deleted. */
             204: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1853,6 +1900,7 @@ export interface operations {
             /** @description No such resource. */
             404: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1872,6 +1920,7 @@ export interface operations {
             /** @description The request conflicts with the current state (duplicate slug, resource in use). */
             409: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1891,6 +1940,7 @@ export interface operations {
             /** @description If-Match does not match the current ETag. */
             412: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1910,6 +1960,7 @@ export interface operations {
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1976,6 +2027,7 @@ export interface operations {
                 headers: {
                     /** @description Current version of the resource, for If-Match. */
                     ETag?: string;
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2021,6 +2073,7 @@ export interface operations {
             /** @description The request is malformed or invalid; `errors` points at each problem. */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2046,6 +2099,7 @@ export interface operations {
             /** @description No such resource. */
             404: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2065,6 +2119,7 @@ export interface operations {
             /** @description The request conflicts with the current state (duplicate slug, resource in use). */
             409: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2084,6 +2139,7 @@ export interface operations {
             /** @description If-Match does not match the current ETag. */
             412: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2103,6 +2159,7 @@ export interface operations {
             /** @description The request body is larger than the limit. */
             413: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2122,6 +2179,7 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2141,6 +2199,7 @@ export interface operations {
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2161,9 +2220,9 @@ export interface operations {
     };
     listSegmentVersions: {
         parameters: {
-            query: {
+            query?: {
                 /** @description Page size (at most 200). */
-                limit: number;
+                limit?: number;
                 /** @description The `nextCursor` of the previous page. */
                 cursor?: string;
             };
@@ -2179,6 +2238,7 @@ export interface operations {
             /** @description A page of versions. */
             200: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2259,6 +2319,7 @@ export interface operations {
             /** @description The request is malformed or invalid; `errors` points at each problem. */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2284,6 +2345,7 @@ export interface operations {
             /** @description No such resource. */
             404: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2303,6 +2365,7 @@ export interface operations {
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2336,6 +2399,7 @@ export interface operations {
             /** @description Tables and views. */
             200: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2356,6 +2420,7 @@ export interface operations {
             /** @description The request is malformed or invalid; `errors` points at each problem. */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2381,6 +2446,7 @@ export interface operations {
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2414,6 +2480,7 @@ export interface operations {
             /** @description The table and a draft model. */
             200: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2512,6 +2579,7 @@ export interface operations {
             /** @description The request is malformed or invalid; `errors` points at each problem. */
             400: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2537,6 +2605,7 @@ export interface operations {
             /** @description No such resource. */
             404: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2556,6 +2625,7 @@ export interface operations {
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
+                    "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {

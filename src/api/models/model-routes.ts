@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ModelDefinitionSchema, ModelSchema } from '../../models/model-schema';
 import type { ModelsService } from '../../models/models-service';
 import { etagOf } from '../../store/etag';
-import { ETagHeader, IfMatchHeaders, PaginationQuery, pageOf } from '../common-schemas';
+import { CreatedHeaders, ETagHeader, IfMatchHeaders, PaginationQuery, pageOf } from '../common-schemas';
 import { modelDefinitionExample, timestamps } from '../examples';
 import { documentExamples } from '../openapi-examples';
 import { problemResponses } from '../problem';
@@ -22,7 +22,7 @@ const ModelParams = Type.Object({
   model: Type.String({ minLength: 1, maxLength: 64, description: 'Model id or slug.' }),
 });
 
-const modelResponse = (description: string) => ({ description, headers: ETagHeader, content: { 'application/json': { schema: ref(ModelSchema) } } });
+const modelResponse = (description: string, headers: Record<string, unknown> = ETagHeader) => ({ description, headers, content: { 'application/json': { schema: ref(ModelSchema) } } });
 
 export const modelRoutes: FastifyPluginAsyncTypebox<{ models: ModelsService }> = async (app, { models }) => {
   app.get('/v1/models', {
@@ -39,7 +39,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ models: ModelsService }> =
       operationId: 'createModel', tags: ['models'], summary: 'Create a model',
       description: 'Creates a model after checking it against the live warehouse: the table and every column must exist with a compatible type. A mismatch is a 422 listing every problem.',
       body: ref(ModelDefinitionSchema),
-      response: { 201: modelResponse('The model was created.'), ...problemResponses(400, 409, 413, 415, 422) },
+      response: { 201: modelResponse('The model was created.', CreatedHeaders), ...problemResponses(400, 409, 413, 415, 422) },
     },
   }, async (request, reply) => {
     const model = await models.create(request.body);

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { SegmentDefinitionSchema, SegmentPatchSchema, SegmentSchema, SegmentVersionSchema } from '../../segments/segment-schema';
 import type { SegmentsService } from '../../segments/segments-service';
 import { etagOf } from '../../store/etag';
-import { ETagHeader, IfMatchHeaders, PaginationQuery, pageOf } from '../common-schemas';
+import { CreatedHeaders, ETagHeader, IfMatchHeaders, PaginationQuery, pageOf } from '../common-schemas';
 import { segmentDefinitionExample, timestamps } from '../examples';
 import { documentExamples } from '../openapi-examples';
 import { problemResponses } from '../problem';
@@ -24,8 +24,8 @@ documentExamples('listSegmentVersions', { responses: { 200: { data: [{ ...versio
 
 const SegmentParams = Type.Object({ segment: Type.String({ minLength: 1, maxLength: 64, description: 'Segment id or slug.' }) });
 
-const segmentResponse = (description: string) => ({
-  description, headers: ETagHeader,
+const segmentResponse = (description: string, headers: Record<string, unknown> = ETagHeader) => ({
+  description, headers,
   content: { 'application/json': { schema: ref(SegmentSchema) } },
 });
 
@@ -55,7 +55,7 @@ export const segmentRoutes: FastifyPluginAsyncTypebox<{ segments: SegmentsServic
       operationId: 'createSegment', tags: ['segments'], summary: 'Create a segment',
       description: 'Creates a segment. The rule is checked against the model: one-key operator objects, known operators with the right arguments, `var` paths that exist, size and depth limits. Every problem is reported with a JSON pointer.',
       body: ref(SegmentDefinitionSchema),
-      response: { 201: segmentResponse('The segment was created (version 1).'), ...problemResponses(400, 409, 413, 415) },
+      response: { 201: segmentResponse('The segment was created (version 1).', CreatedHeaders), ...problemResponses(400, 409, 413, 415) },
     },
   }, async (request, reply) => {
     const segment = await segments.create(request.body);
