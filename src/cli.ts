@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateOpenApi, openApiJson, openApiYaml } from './api/generate-openapi';
 import { applyDirectory, formatPlan } from './as-code/apply';
+import { DefinitionFileError } from './as-code/load-definitions';
 import { segmentFileSchemas } from './as-code/file-schemas';
 import { ConfigError, loadConfig } from './config';
 import { AppError } from './errors';
@@ -21,28 +22,41 @@ commands:
 
 const log = (line: string) => console.log(line);
 
+/**
+ * Signals: the first SIGINT/SIGTERM/SIGHUP runs the registered cleanup (in-flight requests finish,
+ * pools close, then the embedded Postgres stops) and exits; a second one exits at once.
+ */
+const cleanups: Array<() => Promise<void>> = [];
+let stopping = false;
+function onSignal(signal: NodeJS.Signals): void {
+  if (stopping) process.exit(130);
+  stopping = true;
+  log(`${signal}: stopping…`);
+  void (async () => {
+    let code = 0;
+    for (const cleanup of cleanups.reverse()) {
+      await cleanup().catch((error: unknown) => {
+        console.error('audiences: error while stopping:', error instanceof Error ? error.message : error);
+        code = 1;
+      });
+    }
+    log('stopped');
+    process.exit(code);
+  })();
+}
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
+
 async function serve(): Promise<void> {
   const service = await startService(loadConfig(), { log });
-  let signals = 0;
-  const shutdown = (signal: string) => {
-    signals += 1;
-    if (signals > 1) process.exit(130); // a second Ctrl-C does not wait
-    log(`${signal}: stopping…`);
-    service.stop().then(() => {
-      log('stopped');
-      process.exit(0);
-    }, (error) => {
-      console.error(error);
-      process.exit(1);
-    });
-  };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  cleanups.push(() => service.stop());
+  // A signal during startup: it was waiting for the service to exist.
+  if (stopping) await service.stop();
 }
 
 async function withRuntime<T>(work: (runtime: Awaited<ReturnType<typeof openRuntime>>) => Promise<T>): Promise<T> {
   // Next to a running `serve`, commands attach to its embedded Postgres instead of starting another.
   const runtime = await openRuntime(loadConfig(), { log, attachToRunningEmbedded: true });
+  cleanups.push(() => runtime.close());
   try {
     return await work(runtime);
   } finally {
@@ -109,7 +123,10 @@ main(process.argv.slice(2)).then(
       process.exit(2);
     }
     if (error instanceof ConfigError) console.error(`audiences: configuration: ${error.message}`);
-    else if (error instanceof AppError) {
+    else if (error instanceof DefinitionFileError) {
+      console.error(`audiences: ${error.file}:`);
+      for (const problem of error.errors ?? []) console.error(`  ${problem.pointer !== undefined ? `${problem.pointer || '/'}: ` : ''}${problem.message}`);
+    } else if (error instanceof AppError) {
       console.error(`audiences: ${error.message}`);
       for (const problem of error.errors ?? []) console.error(`  ${problem.pointer ?? problem.parameter ?? ''} ${problem.message}`);
     } else console.error('audiences:', error instanceof Error ? error.message : error);

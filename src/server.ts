@@ -47,12 +47,28 @@ export async function startService(config: Config, options: { log?: (line: strin
     return {
       app, runtime, url,
       stop: () => (stopping ??= (async () => {
-        await app.close();
+        await closeGracefully(app);
         await runtime.close();
       })()),
     };
   } catch (error) {
     await runtime.close();
     throw error;
+  }
+}
+
+/**
+ * Stops accepting requests and lets in-flight ones finish. Keep-alive connections that go idle
+ * after the close began would otherwise hold it open for the keep-alive timeout (72 s), so idle
+ * ones are closed as they appear; after `graceMs` the rest are cut.
+ */
+async function closeGracefully(app: FastifyInstance, graceMs = 10_000): Promise<void> {
+  const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+  const cut = setTimeout(() => app.server.closeAllConnections(), graceMs);
+  try {
+    await app.close();
+  } finally {
+    clearInterval(sweep);
+    clearTimeout(cut);
   }
 }

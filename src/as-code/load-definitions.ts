@@ -20,9 +20,13 @@ export interface Definitions {
 
 /** A file that cannot be applied, with every problem in it. */
 export class DefinitionFileError extends AppError {
-  constructor(readonly file: string, problems: ProblemDetail[]) {
+  constructor(file: string, problems: ProblemDetail[]) {
+    file = path.isAbsolute(file) ? path.relative(process.cwd(), file) || file : file;
     super(400, 'Invalid definition file', `${file}: ${problems.map((p) => `${p.pointer ?? ''} ${p.message}`.trim()).join('; ')}`, problems);
+    this.file = file;
   }
+
+  readonly file: string;
 }
 
 let validators: { model: ValidateFunction; segment: ValidateFunction } | undefined;

@@ -14,7 +14,7 @@ export interface SeedResult {
   events: number;
 }
 
-const SEED_VERSION = 1;
+const SEED_VERSION = 2;
 
 /**
  * Seeds a demo warehouse with deterministic synthetic data: every value is a function of the
@@ -28,7 +28,10 @@ export async function seedDemo(warehouse: Warehouse, options: SeedDemoOptions): 
   const existing = await warehouse.query<{ version: number; customers: number; orders: number; events: number }>(
     `select version, customers, orders, events from ${q('_seed')} limit 1`,
   ).catch(() => []);
-  if (existing[0]?.version === SEED_VERSION) return { seeded: false, ...existing[0] };
+  if (existing[0]?.version === SEED_VERSION) {
+    const { customers, orders, events } = existing[0];
+    return { seeded: false, customers, orders, events };
+  }
 
   // Both values are ours (validated integer and ISO day), so they can be SQL literals.
   const anchor = (options.anchor ?? new Date()).toISOString().slice(0, 10);
@@ -73,7 +76,13 @@ export async function seedDemo(warehouse: Warehouse, options: SeedDemoOptions): 
                  when ${q('h')}(i, 'emailcase') % 10 = 0 then ' ' || fn || '.' || ln || i || '@' || ${q('pick')}(i, 'dom', array['Example.com','Gmail.com','Mail.Example.org']) || ' '
                  else lower(translate(fn || '.' || ln, 'éöüÉłŁë''', 'eouElLe')) || i || '@' || ${q('pick')}(i, 'dom', array['example.com','gmail.com','mail.example.org']) end,
             case when ${q('h')}(i, 'nophone') % 100 < 10 then null
-                 when country = 'US' or country = 'CA' then ${q('pick')}(i, 'pfmt', array['(', '+1 ', '1-', '']) || (200 + ${q('h')}(i, 'area') % 700)::text || ') ' || lpad((${q('h')}(i, 'ph') % 10000000)::text, 7, '0')
+                 when country = 'US' or country = 'CA' then
+                   (select case ${q('h')}(i, 'pfmt') % 4
+                             when 0 then '(' || area || ') ' || left(num, 3) || '-' || right(num, 4)
+                             when 1 then '+1 ' || area || ' ' || left(num, 3) || ' ' || right(num, 4)
+                             when 2 then '1-' || area || '-' || left(num, 3) || '-' || right(num, 4)
+                             else area || num end
+                      from (select (200 + ${q('h')}(i, 'area') % 700)::text as area, lpad((${q('h')}(i, 'ph') % 10000000)::text, 7, '0') as num) p)
                  when country = 'GB' then '07' || lpad((${q('h')}(i, 'ph') % 1000000000)::text, 9, '0')
                  when country = 'DE' then '+49 151 ' || lpad((${q('h')}(i, 'ph') % 100000000)::text, 8, '0')
                  when country = 'FR' then '06 ' || lpad((${q('h')}(i, 'ph') % 100000000)::text, 8, '0')
@@ -131,7 +140,7 @@ export async function seedDemo(warehouse: Warehouse, options: SeedDemoOptions): 
     `insert into ${q('events')}
      select row_number() over (order by c.customer_id, k),
             c.customer_id,
-            ${anchorDate} - make_interval(secs => (${q('h')}(c.customer_id * 100 + k, 'et') % (180 * 86400))::double precision),
+            greatest(c.created_at, ${anchorDate} - make_interval(secs => (${q('h')}(c.customer_id * 100 + k, 'et') % (180 * 86400))::double precision)),
             ${q('pick')}(c.customer_id * 100 + k, 'en', array['page_view','page_view','page_view','product_view','product_view','add_to_cart','checkout_started','app_open','email_open','email_click']),
             ${q('pick')}(c.customer_id * 100 + k, 'ec', array['web','app','email'])
        from ${q('customers')} c, generate_series(1, (${q('h')}(c.customer_id, 'nevents') % 16)::int) as s(k)`,

