@@ -1,4 +1,14 @@
+import type { DialectName } from '../compiler/dialects/dialect';
+import type { Param } from '../compiler/ir';
 import type { AttributeType } from '../models/model-schema';
+
+/** A compiled, parameterized query: SQL text in one dialect plus its typed parameters in placeholder order. */
+export interface CompiledQuery {
+  readonly dialect: DialectName;
+  readonly sql: string;
+  /** Parameter i is placeholder i+1: `$1` (Postgres, DuckDB) or `@p1` (BigQuery, named by `name`). */
+  readonly params: readonly Param[];
+}
 
 export interface WarehouseColumn {
   name: string;
@@ -40,13 +50,15 @@ export interface TableRef {
  * later issues add running compiled queries, streaming rows and loading key sets.
  */
 export interface Warehouse {
-  readonly dialect: 'postgres';
+  readonly dialect: DialectName;
   /** Schema used when a model names none. */
   readonly defaultSchema: string;
   ping(): Promise<void>;
   listTables(options: { schema?: string }): Promise<TableRef[]>;
   describeTable(ref: { schema: string; table: string }): Promise<WarehouseTable | null>;
-  /** Run a statement with bound parameters; returns the rows. */
+  /** Runs a compiled query (its dialect must be this warehouse's); rows as plain objects. */
+  execute<Row extends Record<string, unknown>>(query: CompiledQuery): Promise<Row[]>;
+  /** Run a statement in this engine's own SQL with positional parameters; returns the rows. */
   query<Row extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<Row[]>;
   /** Runs `work` on one connection inside a transaction; rolls back if it throws. */
   transaction<T>(work: (query: (sql: string, params?: unknown[]) => Promise<Record<string, unknown>[]>) => Promise<T>): Promise<T>;

@@ -1,5 +1,6 @@
 import pg from 'pg';
-import type { TableRef, Warehouse, WarehouseForeignKey, WarehouseTable } from '../warehouse';
+import { postgresDialect } from '../../compiler/dialects/postgres';
+import type { CompiledQuery, TableRef, Warehouse, WarehouseForeignKey, WarehouseTable } from '../warehouse';
 import { attributeTypesForPostgres, nativeTypeName } from './postgres-types';
 
 // Return dates and timestamps as ISO strings and bigint/numeric as JS values the API can serialize.
@@ -28,13 +29,19 @@ export class PostgresWarehouse implements Warehouse {
     const schema = url.searchParams.get('schema');
     url.searchParams.delete('schema');
     this.defaultSchema = options.defaultSchema ?? schema ?? 'public';
-    this.pool = new pg.Pool({ connectionString: url.toString(), max: options.maxConnections ?? 10, types });
+    // UTC sessions: timestamps without time zone and date arithmetic mean the same everywhere.
+    this.pool = new pg.Pool({ connectionString: url.toString(), max: options.maxConnections ?? 10, types, options: '-c TimeZone=UTC' });
     // An idle client's error (server restart) must not crash the process; the next query reconnects.
     this.pool.on('error', () => {});
   }
 
   async ping(): Promise<void> {
     await this.pool.query('select 1');
+  }
+
+  async execute<Row extends Record<string, unknown>>(query: CompiledQuery): Promise<Row[]> {
+    if (query.dialect !== 'postgres') throw new Error(`a ${query.dialect} query cannot run on Postgres`);
+    return this.query<Row>(query.sql, query.params.map((p) => postgresDialect.driverValue(p)));
   }
 
   async query<Row extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<Row[]> {
