@@ -5,6 +5,8 @@ import { generateOpenApi, openApiJson, openApiYaml } from './api/generate-openap
 import { applyDirectory, formatPlan } from './as-code/apply';
 import { DefinitionFileError } from './as-code/load-definitions';
 import { segmentFileSchemas } from './as-code/file-schemas';
+import { compileFiles } from './as-code/compile-files';
+import { DIALECTS, type DialectName } from './compiler/dialects/dialect';
 import { ConfigError, loadConfig } from './config';
 import { AppError } from './errors';
 import { openRuntime } from './runtime';
@@ -16,6 +18,8 @@ commands:
   serve                      run the API (embedded Postgres unless DATABASE_URL is set)
   migrate                    apply metadata store migrations
   apply DIR [--dry-run]      upsert the models and segments defined in DIR by slug
+  compile --model FILE --rule FILE [--dialect postgres|duckdb|bigquery] [--as-of ISO] [--format json|sql]
+                             print the SQL a rule compiles to (the rule file may be a segment file)
   openapi [--out DIR]        write openapi.json and openapi.yaml (default: openapi/)
   schemas [--out DIR]        write the JSON Schemas of definition files (default: segments/schema/)
 `;
@@ -82,6 +86,25 @@ async function main(argv: string[]): Promise<number> {
         const plan = await applyDirectory({ dir, dryRun, models: runtime.models, segments: runtime.segments, defaultSchema: runtime.warehouse.defaultSchema });
         log(formatPlan(plan, { dryRun }));
       });
+      return 0;
+    }
+    case 'compile': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          model: { type: 'string' }, rule: { type: 'string' }, dialect: { type: 'string', default: 'postgres' },
+          'as-of': { type: 'string' }, format: { type: 'string', default: 'json' },
+        },
+      });
+      if (!values.model || !values.rule) throw new UsageError('compile needs --model FILE and --rule FILE');
+      if (!(DIALECTS as readonly string[]).includes(values.dialect!)) throw new UsageError(`--dialect must be one of ${DIALECTS.join(', ')}`);
+      if (values.format !== 'json' && values.format !== 'sql') throw new UsageError('--format must be json or sql');
+      const asOf = values['as-of'] === undefined ? new Date() : new Date(values['as-of']);
+      if (Number.isNaN(asOf.getTime())) throw new UsageError('--as-of must be an ISO-8601 time');
+      const compiled = await compileFiles({ modelFile: values.model, ruleFile: values.rule, dialect: values.dialect as DialectName, asOf });
+      for (const warning of compiled.warnings) console.error(`warning: ${warning}`);
+      if (values.format === 'sql') log(compiled.sql);
+      else log(JSON.stringify({ sql: compiled.sql, params: compiled.params }, null, 2));
       return 0;
     }
     case 'openapi': {

@@ -4,6 +4,9 @@ export interface ProblemDetail {
   parameter?: string;
   header?: string;
   message: string;
+  /** For type errors: the type the position needs, and what it got. */
+  expected?: string;
+  found?: string;
 }
 
 /**

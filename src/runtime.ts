@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Knex } from 'knex';
 import type { Config } from './config';
 import { ModelsService } from './models/models-service';
+import { SegmentQueries } from './segments/segment-queries';
 import { SegmentsService } from './segments/segments-service';
 import { createDb } from './store/db';
 import { startEmbeddedPostgres, type RunningPostgres } from './store/embedded-postgres';
@@ -20,6 +21,7 @@ export interface Runtime {
   warehouse: Warehouse;
   models: ModelsService;
   segments: SegmentsService;
+  queries: SegmentQueries;
   close(): Promise<void>;
 }
 
@@ -50,9 +52,10 @@ export async function openRuntime(config: Config, options: { log: (line: string)
     : createWarehouse(databaseUrl, { defaultSchema: DEMO_SCHEMA });
   const models = new ModelsService({ db, warehouse });
   const segments = new SegmentsService({ db });
+  const queries = new SegmentQueries({ db, warehouse });
   let closed = false;
   return {
-    config, databaseUrl, embedded, db, warehouse, models, segments,
+    config, databaseUrl, embedded, db, warehouse, models, segments, queries,
     close: async () => {
       if (closed) return;
       closed = true;

@@ -6,12 +6,14 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { AttributeSchema, AttributeTypeSchema, ConsentSchema, IdentifiersSchema, ModelDefinitionSchema, ModelSchema, RelationshipSchema } from '../models/model-schema';
 import type { ModelsService } from '../models/models-service';
 import { RuleSchema, SegmentDefinitionSchema, SegmentPatchSchema, SegmentSchema, SegmentVersionSchema } from '../segments/segment-schema';
+import type { SegmentQueries } from '../segments/segment-queries';
 import type { SegmentsService } from '../segments/segments-service';
 import type { Warehouse } from '../warehouse/warehouse';
 import { ModelPageSchema, modelRoutes } from './models/model-routes';
 import { swaggerOptions } from './openapi';
 import { ProblemDetailSchema, ProblemSchema, registerProblemHandlers } from './problem';
 import { SegmentPageSchema, SegmentVersionPageSchema, segmentRoutes } from './segments/segment-routes';
+import { CompiledSegmentSchema, EvaluateRequestSchema, EvaluationSchema, PreviewRequestSchema, PreviewSchema, SegmentCountSchema, segmentQueryRoutes } from './segments/query-routes';
 import { registerValidators } from './validation';
 import { TableDraftSchema, WarehouseTableListSchema, warehouseRoutes } from './warehouse/warehouse-routes';
 
@@ -20,12 +22,14 @@ export const SHARED_SCHEMAS = [
   ProblemDetailSchema, ProblemSchema,
   AttributeTypeSchema, AttributeSchema, IdentifiersSchema, ConsentSchema, RelationshipSchema, ModelDefinitionSchema, ModelSchema, ModelPageSchema,
   RuleSchema, SegmentDefinitionSchema, SegmentPatchSchema, SegmentSchema, SegmentVersionSchema, SegmentPageSchema, SegmentVersionPageSchema,
+  CompiledSegmentSchema, PreviewRequestSchema, PreviewSchema, SegmentCountSchema, EvaluateRequestSchema, EvaluationSchema,
   WarehouseTableListSchema, TableDraftSchema,
 ];
 
 export interface AppServices {
   models: ModelsService;
   segments: SegmentsService;
+  queries: SegmentQueries;
   warehouse: Warehouse;
 }
 
@@ -70,9 +74,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/docs'));
 
-  const { models, segments, warehouse } = options.services;
+  const { models, segments, queries, warehouse } = options.services;
   await app.register(modelRoutes, { models });
   await app.register(segmentRoutes, { segments });
+  await app.register(segmentQueryRoutes, { queries });
   await app.register(warehouseRoutes, { models, warehouse });
   return app;
 }

@@ -12,6 +12,8 @@ export const ProblemDetailSchema = Type.Object(
     parameter: Type.Optional(Type.String({ description: 'Name of the offending query or path parameter.' })),
     header: Type.Optional(Type.String({ description: 'Name of the offending header.' })),
     message: Type.String(),
+    expected: Type.Optional(Type.String({ description: 'Type errors: what the position needs.' })),
+    found: Type.Optional(Type.String({ description: 'Type errors: what it got.' })),
   },
   { $id: 'ProblemDetail', additionalProperties: false, description: 'One problem with a request, and where it is.' },
 );

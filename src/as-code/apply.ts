@@ -35,9 +35,9 @@ async function existing<T>(load: () => Promise<T>): Promise<T | undefined> {
 }
 
 function modelContent(def: ModelDefinition, defaultSchema: string) {
-  const { slug, name, description, schema, table, primaryKey, attributes, identifiers, consent, relationships } = normalizeModelDefinition(def, defaultSchema);
+  const { slug, name, description, schema, table, primaryKey, attributes, identifiers, consent, relationships, suppression } = normalizeModelDefinition(def, defaultSchema);
   // Drop undefined optional fields so stored and file definitions compare equal.
-  return JSON.parse(JSON.stringify({ slug, name, description, schema, table, primaryKey, attributes, identifiers, consent, relationships })) as unknown;
+  return JSON.parse(JSON.stringify({ slug, name, description, schema, table, primaryKey, attributes, identifiers, consent, relationships, suppression })) as unknown;
 }
 
 /** Segments ordered so that every `in_segment` target comes before the segments that use it. */

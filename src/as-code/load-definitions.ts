@@ -40,6 +40,13 @@ function getValidators() {
   return validators;
 }
 
+/** Validates a parsed definition against the API's schema; throws with every problem. */
+export function validateDefinition(kind: 'model' | 'segment', file: string, definition: unknown): ModelDefinition | SegmentDefinition {
+  const validate = getValidators()[kind];
+  if (!validate(definition)) throw new DefinitionFileError(file, validationDetails(validate.errors ?? [], 'body'));
+  return definition as ModelDefinition | SegmentDefinition;
+}
+
 async function readJson(file: string): Promise<Record<string, unknown>> {
   const text = await fs.readFile(file, 'utf8');
   let parsed: unknown;

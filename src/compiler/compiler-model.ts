@@ -42,6 +42,6 @@ export function compilerModelOf(model: ModelDefinition, options: { defaultSchema
         { name: r.name, schema: r.schema ?? schema, table: r.table, foreignKey: r.foreignKey, timeColumn: r.timeColumn, attributes: attributesOf(r.attributes) },
       ]),
     ),
-    suppression: (model as { suppression?: unknown }).suppression,
+    suppression: model.suppression,
   };
 }

@@ -1,4 +1,4 @@
-import type { RuleModel } from '../compiler/rule-structure';
+import { checkRuleStructure, type RuleModel } from '../compiler/rule-structure';
 import { joinPointer } from '../compiler/json-pointer';
 import type { Warehouse, WarehouseTable } from '../warehouse/warehouse';
 import type { Attribute, AttributeType, IdentifierKind, ModelDefinition } from './model-schema';
@@ -60,6 +60,9 @@ export function checkModelDefinition(model: ModelDefinition, basePointer = ''): 
     relationshipNames.add(relationship.name);
     checkAttributes(relationship.attributes, ['relationships', r, 'attributes'], new Map());
   });
+  if (model.suppression !== undefined) {
+    problems.push(...checkRuleStructure(model.suppression, ruleModelOf(model), { basePointer: at('suppression') }).problems);
+  }
   return problems;
 }
 

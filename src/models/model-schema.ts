@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ref, slug, sqlIdentifier, stringEnum } from '../api/schema-helpers';
+import { RuleSchema } from '../segments/segment-schema';
 
 export const ATTRIBUTE_TYPES = ['string', 'number', 'integer', 'boolean', 'date', 'timestamp', 'string_array'] as const;
 export type AttributeType = (typeof ATTRIBUTE_TYPES)[number];
@@ -69,6 +70,10 @@ const modelFields = {
   identifiers: Type.Optional(ref(IdentifiersSchema)),
   consent: Type.Optional(ref(ConsentSchema)),
   relationships: Type.Optional(Type.Array(ref(RelationshipSchema), { maxItems: 100 })),
+  suppression: Type.Optional(Type.Unsafe<unknown>({
+    ...ref(RuleSchema),
+    description: 'A rule over the model; rows for which it is truthy are excluded from every segment of the model (e.g. opted-out customers).',
+  })),
 };
 
 export const ModelDefinitionSchema = Type.Object(modelFields, {

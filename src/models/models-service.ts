@@ -1,10 +1,12 @@
 import type { Knex } from 'knex';
-import { checkRuleStructure } from '../compiler/rule-structure';
+import { CompileError, compileRule } from '../compiler/compile';
+import { compilerModelOf } from '../compiler/compiler-model';
+import { joinPointer } from '../compiler/json-pointer';
 import { conflict, invalidRequest, notFound, unprocessable } from '../errors';
 import { decodeCursor, isUuid, pageSize, toPage, type Page } from '../store/cursor';
 import { checkIfMatch } from '../store/etag';
 import type { Warehouse } from '../warehouse/warehouse';
-import { checkModelAgainstWarehouse, checkModelDefinition, ruleModelOf } from './model-check';
+import { checkModelAgainstWarehouse, checkModelDefinition } from './model-check';
 import type { Model, ModelDefinition } from './model-schema';
 import { draftModel } from './draft-model';
 
@@ -33,6 +35,7 @@ export function toModel(row: ModelRow): Model {
     identifiers: d.identifiers ?? {},
     consent: d.consent ?? {},
     relationships: d.relationships ?? [],
+    ...(d.suppression !== undefined ? { suppression: d.suppression } : {}),
     version: row.version,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
@@ -52,6 +55,7 @@ export function normalizeModelDefinition(def: ModelDefinition, defaultSchema: st
     identifiers: def.identifiers ?? {},
     consent: def.consent ?? {},
     relationships: def.relationships ?? [],
+    ...(def.suppression !== undefined ? { suppression: def.suppression } : {}),
   };
 }
 
@@ -82,6 +86,15 @@ export class ModelsService {
     const base = options.basePointer ?? '';
     const internal = checkModelDefinition(def, base);
     if (internal.length) throw invalidRequest('The model is inconsistent.', internal);
+    if (def.suppression !== undefined) {
+      // Type-check the suppression rule the way every segment will use it.
+      try {
+        compileRule({ rule: true, model: compilerModelOf(def), dialect: this.deps.warehouse.dialect, asOf: new Date() });
+      } catch (error) {
+        if (error instanceof CompileError) throw invalidRequest('The suppression rule is invalid.', error.problems.map((p) => ({ ...p, pointer: joinPointer(base) + p.pointer })));
+        throw error;
+      }
+    }
     const live = await checkModelAgainstWarehouse(def, this.deps.warehouse, base);
     if (live.length) throw unprocessable('The model does not match the warehouse.', live);
   }
@@ -108,9 +121,16 @@ export class ModelsService {
       checkIfMatch(options.ifMatch, current.version);
       // Segments written against the old model must still make sense against the new one.
       const segments = await trx('segments').where({ model_id: current.id }).select<{ slug: string; rule: unknown }[]>('slug', 'rule');
-      const broken = segments.flatMap((s) =>
-        checkRuleStructure(s.rule, ruleModelOf(def)).problems.map((p) => ({ pointer: '/attributes', message: `segment "${s.slug}": ${p.message}` })),
-      );
+      const rules = new Map(segments.map((s) => [s.slug, s.rule]));
+      const broken = segments.flatMap((s) => {
+        try {
+          compileRule({ rule: s.rule, model: compilerModelOf(def), dialect: this.deps.warehouse.dialect, asOf: new Date(), resolveSegment: (slug) => rules.get(slug) });
+          return [];
+        } catch (error) {
+          if (!(error instanceof CompileError)) throw error;
+          return error.problems.map((p) => ({ pointer: '/attributes', message: `segment "${s.slug}" at ${p.pointer || '/'}: ${p.message}` }));
+        }
+      });
       if (broken.length) throw conflict('The change would break segments of this model.', broken);
       try {
         const [row] = await trx<ModelRow>('models')

@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
 import { isDeepStrictEqual } from 'node:util';
+import { CompileError, compileRule } from '../compiler/compile';
+import { compilerModelOf } from '../compiler/compiler-model';
 import { checkRuleStructure } from '../compiler/rule-structure';
 import { conflict, invalidRequest, notFound, type ProblemDetail } from '../errors';
 import { ruleModelOf } from '../models/model-check';
@@ -114,6 +116,15 @@ export class SegmentsService {
     problems.push(...structure.problems);
     if (structure.segmentRefs.length) problems.push(...(await this.checkSegmentRefs(trx, def, model.id, selfId, structure.segmentRefs)));
     if (problems.length) throw invalidRequest('The segment is invalid.', problems);
+    // Type-check: compile it (dialect-independent), with the other segments for in_segment.
+    const others = (await trx('segments').where('model_id', model.id).select('id', 'slug', 'rule')) as Array<{ id: string; slug: string; rule: unknown }>;
+    const rules = new Map(others.filter((o) => o.id !== selfId).map((o) => [o.slug, o.rule]));
+    try {
+      compileRule({ rule: def.rule, model: compilerModelOf(model.definition), dialect: 'postgres', asOf: new Date(), basePointer: '/rule', resolveSegment: (slug) => rules.get(slug) });
+    } catch (error) {
+      if (error instanceof CompileError) throw invalidRequest('The segment rule does not type-check against its model.', error.problems);
+      throw error;
+    }
     return { modelId: model.id };
   }
 

@@ -128,6 +128,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/segments/{segment}/compile": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Compile a segment to SQL
+         * @description Returns the one parameterized query the segment compiles to in a dialect, with its typed parameters and any warnings. Nothing runs.
+         */
+        post: operations["compileSegment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/segments/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Preview an unsaved rule
+         * @description Compiles a rule that is not saved as a segment and runs it on the warehouse: the number of members and a sample of at most 100 (identifiers masked unless `reveal` is true). Bad rules get 400 with a pointer into `rule`.
+         */
+        post: operations["previewSegment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/segments/{segment}/count": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Count a segment
+         * @description Runs the segment on the warehouse and returns how many rows it selects at the as-of time.
+         */
+        get: operations["countSegment"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/segments/{segment}/evaluate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Evaluate a segment on one record
+         * @description Says whether one record (not from the warehouse) is a member, using json-logic-js with the same extensions and semantics the SQL has. Useful to test a rule.
+         */
+        post: operations["evaluateSegment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/warehouse/tables": {
         parameters: {
             query?: never;
@@ -181,6 +261,10 @@ export interface components {
             /** @description Name of the offending header. */
             header?: string;
             message: string;
+            /** @description Type errors: what the position needs. */
+            expected?: string;
+            /** @description Type errors: what it got. */
+            found?: string;
         };
         /** @description An RFC 9457 problem. `errors` lists every problem found, each with where it is. */
         Problem: {
@@ -276,6 +360,7 @@ export interface components {
             identifiers?: components["schemas"]["Identifiers"];
             consent?: components["schemas"]["Consent"];
             relationships?: components["schemas"]["Relationship"][];
+            suppression?: components["schemas"]["Rule"];
         };
         Model: {
             /** Format: uuid */
@@ -293,6 +378,7 @@ export interface components {
             identifiers: components["schemas"]["Identifiers"];
             consent: components["schemas"]["Consent"];
             relationships: components["schemas"]["Relationship"][];
+            suppression?: components["schemas"]["Rule"];
             /** @description Incremented by every update; the ETag. */
             version: number;
             /** Format: date-time */
@@ -377,6 +463,84 @@ export interface components {
             data: components["schemas"]["SegmentVersion"][];
             /** @description Pass as `cursor` for the next page; null on the last page. */
             nextCursor: string | null;
+        };
+        /** @description A segment compiled to SQL. */
+        CompiledSegment: {
+            /**
+             * @description SQL dialect; defaults to the warehouse's.
+             * @enum {string}
+             */
+            dialect: "postgres" | "duckdb" | "bigquery";
+            /** @description One parameterized query; rule literals appear only as parameters. */
+            sql: string;
+            params: {
+                /** @description `p1`, `p2`, …: placeholder `$1` (Postgres, DuckDB) or `@p1` (BigQuery). */
+                name: string;
+                /** @enum {string} */
+                type: "float" | "integer" | "string" | "boolean" | "timestamp" | "string_array" | "float_array";
+                value: unknown;
+            }[];
+            warnings: string[];
+            /** Format: date-time */
+            asOf: string;
+        };
+        /** @description An unsaved rule to try on the warehouse. */
+        PreviewRequest: {
+            /** @description Slug of the model the rule is written against. */
+            model: string;
+            rule: components["schemas"]["Rule"];
+            /**
+             * @description Members to return (at most 100).
+             * @default 10
+             */
+            sampleSize: number;
+            /**
+             * @description Return identifiers in clear instead of masked.
+             * @default false
+             */
+            reveal: boolean;
+            /**
+             * Format: date-time
+             * @description As-of time for time windows (ISO 8601); defaults to now.
+             */
+            asOf?: string;
+        };
+        /** @description Size and a sample (ordered by member key) of an unsaved rule. */
+        Preview: {
+            count: number;
+            sample: {
+                memberKey: string;
+                /** @description By identifier kind; masked unless `reveal`. */
+                identifiers: {
+                    [key: string]: string | null;
+                };
+            }[];
+            /** Format: date-time */
+            asOf: string;
+            warnings: string[];
+        };
+        /** @description How many rows the segment selects now. */
+        SegmentCount: {
+            count: number;
+            /** Format: date-time */
+            asOf: string;
+        };
+        EvaluateRequest: {
+            /** @description Attributes by name; related rows as arrays under the relationship name; dates as YYYY-MM-DD, timestamps as ISO 8601. Missing attributes are null. */
+            record: {
+                [key: string]: unknown;
+            };
+            /**
+             * Format: date-time
+             * @description As-of time for time windows (ISO 8601); defaults to now.
+             */
+            asOf?: string;
+        };
+        /** @description Whether the record is a member (json-logic-js with the audiences extensions). */
+        Evaluation: {
+            member: boolean;
+            /** Format: date-time */
+            asOf: string;
         };
         /** @description Tables and views of the warehouse. */
         WarehouseTableList: {
@@ -2356,6 +2520,539 @@ export interface operations {
                      *       "status": 404,
                      *       "detail": "Segment \"vip\" does not exist.",
                      *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    compileSegment: {
+        parameters: {
+            query?: {
+                /** @description SQL dialect; defaults to the warehouse's. */
+                dialect?: "postgres" | "duckdb" | "bigquery";
+                /** @description As-of time for time windows (ISO 8601); defaults to now. */
+                asOf?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Segment id or slug. */
+                segment: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The compiled query. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "dialect": "postgres",
+                     *       "sql": "SELECT \"t\".\"customer_id\" AS \"member_key\" FROM \"demo\".\"customers\" AS \"t\" WHERE (COALESCE((\"t\".\"country\" = $1::text), FALSE) AND COALESCE((COALESCE(CAST(\"t\".\"ltv\" AS double precision), CAST(0 AS double precision)) > $2::double precision), FALSE))",
+                     *       "params": [
+                     *         {
+                     *           "name": "p1",
+                     *           "type": "string",
+                     *           "value": "US"
+                     *         },
+                     *         {
+                     *           "name": "p2",
+                     *           "type": "float",
+                     *           "value": 500
+                     *         }
+                     *       ],
+                     *       "warnings": [],
+                     *       "asOf": "2026-11-25T10:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["CompiledSegment"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    previewSegment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "model": "customers",
+                 *       "rule": {
+                 *         "and": [
+                 *           {
+                 *             "==": [
+                 *               {
+                 *                 "var": "country"
+                 *               },
+                 *               "DE"
+                 *             ]
+                 *           },
+                 *           {
+                 *             ">": [
+                 *               {
+                 *                 "var": "ltv"
+                 *               },
+                 *               300
+                 *             ]
+                 *           }
+                 *         ]
+                 *       },
+                 *       "sampleSize": 2
+                 *     }
+                 */
+                "application/json": components["schemas"]["PreviewRequest"];
+            };
+        };
+        responses: {
+            /** @description Count and sample. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "count": 1204,
+                     *       "sample": [
+                     *         {
+                     *           "memberKey": "17",
+                     *           "identifiers": {
+                     *             "email": "l***@example.com",
+                     *             "phone": "***3381",
+                     *             "first_name": "L***",
+                     *             "country": "DE"
+                     *           }
+                     *         },
+                     *         {
+                     *           "memberKey": "41",
+                     *           "identifiers": {
+                     *             "email": "m***@gmail.com",
+                     *             "phone": null,
+                     *             "first_name": "M***",
+                     *             "country": "DE"
+                     *           }
+                     *         }
+                     *       ],
+                     *       "asOf": "2026-11-25T10:00:00.000Z",
+                     *       "warnings": []
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Preview"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the limit. */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/payload-too-large",
+                     *       "title": "Payload too large",
+                     *       "status": 413,
+                     *       "detail": "Request body is too large",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. */
+            415: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/plain",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    countSegment: {
+        parameters: {
+            query?: {
+                /** @description As-of time for time windows (ISO 8601); defaults to now. */
+                asOf?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Segment id or slug. */
+                segment: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The count. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "count": 5120,
+                     *       "asOf": "2026-11-25T10:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SegmentCount"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    evaluateSegment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Segment id or slug. */
+                segment: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "record": {
+                 *         "country": "US",
+                 *         "ltv": 812.5,
+                 *         "orders": [
+                 *           {
+                 *             "total": 120,
+                 *             "status": "completed",
+                 *             "ordered_at": "2026-11-20T12:00:00Z"
+                 *           }
+                 *         ]
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["EvaluateRequest"];
+            };
+        };
+        responses: {
+            /** @description Membership. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "member": true,
+                     *       "asOf": "2026-11-25T10:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Evaluation"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the limit. */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/payload-too-large",
+                     *       "title": "Payload too large",
+                     *       "status": 413,
+                     *       "detail": "Request body is too large",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. */
+            415: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/plain",
+                     *       "instance": "/v1/segments",
                      *       "requestId": "req-1"
                      *     }
                      */

@@ -1,0 +1,13 @@
+import { BigQueryFake, fakeAuthClient, wireRows } from './bigquery-fake';
+import { BigQueryWarehouse } from '../../src/warehouse/bigquery/bigquery-warehouse';
+const fake = await BigQueryFake.start({ defaultPageSize: 2 });
+const schema = { fields: [{ name: 'id', type: 'INTEGER' }, { name: 'ts', type: 'TIMESTAMP' }, { name: 'tags', type: 'STRING', mode: 'REPEATED' as const }] };
+fake.onQuery((sql, params) => ({ schema, rows: wireRows(schema, [[1, '2024-01-02T03:04:05.123456Z', ['a']], [2, null, []], [3, '1.7040672E9', []]]), polls: 1 }));
+fake.addTable({ dataset: 'ds', table: 't', schema });
+const wh = new BigQueryWarehouse({ projectId: 'proj', dataset: 'ds', apiEndpoint: fake.endpoint, authClient: fakeAuthClient(), retry: { initialDelayMs: 1, maxDelayMs: 2 }, pollIntervalMs: 1 });
+console.log(await wh.execute({ dialect: 'bigquery', sql: 'select @p1', params: [{ name: 'p1', type: 'string_array', value: ['x'] }, { name: 'p2', type: 'float', value: null }, { name: 'p3', type: 'timestamp', value: '2024-01-01T00:00:00Z' }] }));
+console.log(await wh.query('select ?', [1, 'a', null, 1.5, true, new Date(0), ['a']]));
+console.log(await wh.listTables({}));
+await wh.ping();
+for (const r of fake.requests) console.log(r.method, r.path, JSON.stringify(r.query), JSON.stringify(r.body), r.status);
+await fake.close();
