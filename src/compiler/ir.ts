@@ -65,6 +65,7 @@ export const sql = {
   param: (param: Param): Sql => Object.freeze({ k: 'param', param }),
   bool: (value: boolean): Sql => Object.freeze({ k: 'const', value, type: 'boolean' }),
   zero: Object.freeze({ k: 'const', value: 0, type: 'float' }) as Sql,
+  integerZero: Object.freeze({ k: 'const', value: 0, type: 'integer' }) as Sql,
   one: Object.freeze({ k: 'const', value: 1, type: 'float' }) as Sql,
   emptyString: Object.freeze({ k: 'const', value: '', type: 'string' }) as Sql,
   nullOf: (type: ParamType): Sql => Object.freeze({ k: 'const', value: null, type }),

@@ -259,7 +259,7 @@ export class Lowerer {
     const divisor = this.constantDivisor(this.value(args[1], at(1), scope), at(1), '%');
     if (!Number.isInteger(divisor)) throw new RuleTypeError(at(1), '"%" needs an integer divisor', 'integer', String(divisor));
     let left: Sql;
-    if (dividend.rawInteger) left = sql.coalesce(dividend.rawInteger, sql.zero);
+    if (dividend.rawInteger) left = sql.coalesce(dividend.rawInteger, sql.integerZero);
     else if (dividend.literal && Number.isInteger(Number(dividend.literal.value))) left = this.param('integer', Number(dividend.literal.value));
     else throw new RuleTypeError(at(0), '"%" needs an integer attribute or literal on the left: floating-point remainders differ between JavaScript and SQL', 'integer', describe(dividend));
     return this.number(sql.fn('to_float', sql.fn('mod', left, this.param('integer', divisor))), { nullable: false, integral: true });
