@@ -21,5 +21,5 @@ export function createWarehouse(url: string, options: CreateWarehouseOptions = {
   if (scheme === 'bigquery') {
     return BigQueryWarehouse.fromUrl(url, options);
   }
-  throw new Error(`WAREHOUSE_URL scheme "${scheme}:" is not supported; use postgres://, duckdb: or bigquery://`);
+  throw new Error(`WAREHOUSE_URL scheme "${scheme}:" is not supported; use postgres://, duckdb:// or bigquery://`);
 }

@@ -55,10 +55,17 @@ export interface FakeError {
 }
 
 export type FakeQueryResult =
-  /** Rows; `polls` getQueryResults / jobs.get calls see the job still running first. */
-  | { schema: FakeSchema; rows: WireRow[]; polls?: number }
-  /** The job fails with this `status.errorResult`: at once (an HTTP error from jobs.query, a DONE job from jobs.insert) or after `polls`. */
-  | { error: FakeError; polls?: number };
+  /**
+   * Rows; `polls` getQueryResults / jobs.get calls see the job still running first. No schema:
+   * a statement without a result (DDL, DML, a script), answered without `schema` as the API does.
+   */
+  | { schema?: FakeSchema; rows: WireRow[]; polls?: number }
+  /**
+   * The job fails with this `status.errorResult`: at once (an HTTP error from jobs.query, a DONE
+   * job from jobs.insert) or after `polls`. `onlyInJobStatus`: like a failed multi-statement
+   * script, whose results read as complete and empty while jobs.get reports the error.
+   */
+  | { error: FakeError; polls?: number; onlyInJobStatus?: boolean };
 
 export interface FakeQueryRequest {
   sql: string;
@@ -115,6 +122,8 @@ export interface BigQueryFakeOptions {
   token?: string;
   /** Rows per page when a request gives no maxResults (the real API pages by ~10 MB). */
   defaultPageSize?: number;
+  /** Tables per tables.list page at most (the request's maxResults can only lower it). */
+  listPageSize?: number;
   /** Location of jobs and datasets when the request names none. */
   location?: string;
 }
@@ -134,6 +143,7 @@ export class BigQueryFake {
   readonly token: string;
   private readonly server: http.Server;
   private readonly defaultPageSize: number;
+  private readonly listPageSize: number;
   private readonly location: string;
   private handler: QueryHandler = (sql) => ({ error: { reason: 'invalidQuery', message: `fake: no query handler for ${sql.slice(0, 80)}` } });
   private readonly jobs = new Map<string, FakeJob>();
@@ -144,6 +154,7 @@ export class BigQueryFake {
   private constructor(options: BigQueryFakeOptions) {
     this.token = options.token ?? 'fake';
     this.defaultPageSize = options.defaultPageSize ?? 100_000;
+    this.listPageSize = options.listPageSize ?? 1000;
     this.location = options.location ?? 'US';
     this.server = http.createServer((req, res) => void this.handle(req, res));
   }
@@ -294,7 +305,7 @@ export class BigQueryFake {
     const job = this.createJob(project, `job_${randomUUID().replace(/-/g, '')}`, body.location as string | undefined, sql, { query: body }, {
       sql, parameters: (body.queryParameters ?? []) as WireQueryParameter[], parameterMode: body.parameterMode as string | undefined, endpoint: 'jobs.query', body,
     });
-    if ('error' in job.result && job.pollsLeft === 0) return errorResponse(job.result.error);
+    if ('error' in job.result && job.pollsLeft === 0 && !job.result.onlyInJobStatus) return errorResponse(job.result.error);
     if (job.pollsLeft > 0) return [200, { kind: 'bigquery#queryResponse', jobReference: jobReference(job), jobComplete: false }];
     const format = body.formatOptions as { useInt64Timestamp?: boolean } | undefined;
     const maxResults = typeof body.maxResults === 'number' ? body.maxResults : undefined;
@@ -331,8 +342,8 @@ export class BigQueryFake {
       job.pollsLeft -= 1;
       return [200, { kind: 'bigquery#getQueryResultsResponse', jobReference: jobReference(job), jobComplete: false }];
     }
-    // A failed job's results are the job's error, as an HTTP error.
-    if ('error' in job.result) return errorResponse(job.result.error);
+    // A failed job's results are the job's error, as an HTTP error (a failed script's read as empty).
+    if ('error' in job.result && !job.result.onlyInJobStatus) return errorResponse(job.result.error);
     const start = query.pageToken !== undefined ? decodeToken(query.pageToken, jobId) : Number(query.startIndex ?? 0);
     if (start === undefined) return errorResponse({ reason: 'invalid', message: `Invalid page token: ${query.pageToken}` });
     const maxResults = query.maxResults !== undefined ? Number(query.maxResults) : undefined;
@@ -340,14 +351,13 @@ export class BigQueryFake {
   }
 
   private page(job: FakeJob, start: number, maxResults: number | undefined, int64Timestamps: boolean): Record<string, unknown> {
-    if ('error' in job.result) throw new Error('no page of a failed job');
-    const { schema, rows } = job.result;
+    const { schema, rows } = 'error' in job.result ? { schema: undefined, rows: [] } : job.result;
     const size = Math.max(1, Math.min(maxResults ?? this.defaultPageSize, this.defaultPageSize));
-    const slice = rows.slice(start, start + size).map((row) => (int64Timestamps ? timestampsAsMicros(schema.fields, row) : row));
+    const slice = rows.slice(start, start + size).map((row) => (int64Timestamps && schema ? timestampsAsMicros(schema.fields, row) : row));
     const end = start + slice.length;
     return {
       jobReference: jobReference(job),
-      schema,
+      ...(schema ? { schema } : {}),
       totalRows: String(rows.length),
       // Like the API: no `rows` when there are none, a pageToken while more remain.
       ...(slice.length > 0 ? { rows: slice } : {}),
@@ -369,7 +379,7 @@ export class BigQueryFake {
     if (!dataset) return errorResponse({ reason: 'notFound', message: `Not found: Dataset ${project}:${datasetId}` });
     const all = [...dataset.tables.values()].sort((a, b) => (a.table < b.table ? -1 : 1));
     const start = query.pageToken !== undefined ? Number(Buffer.from(query.pageToken, 'base64url').toString()) : 0;
-    const size = query.maxResults !== undefined ? Number(query.maxResults) : 50;
+    const size = Math.min(query.maxResults !== undefined ? Number(query.maxResults) : 50, this.listPageSize);
     const slice = all.slice(start, start + size);
     return [200, {
       kind: 'bigquery#tableList',

@@ -1,9 +1,9 @@
 import {
-  BigQuery, type BigQueryOptions, type Dataset, type GetTablesOptions, type Job, type Query, type QueryOptions,
+  BigQuery, type BigQueryOptions, type Dataset, type GetTablesOptions, type Job, type JobMetadata, type Query, type QueryOptions,
   type QueryRowsResponse, type TableMetadata,
 } from '@google-cloud/bigquery';
 import type { CompiledQuery, TableRef, Warehouse, WarehouseForeignKey, WarehouseTable } from '../warehouse';
-import { BigQueryError, DEFAULT_RETRY, withRetry, type RetryOptions } from './bigquery-errors';
+import { BigQueryError, DEFAULT_RETRY, toBigQueryError, withRetry, type RetryOptions } from './bigquery-errors';
 import { namedQueryParams, positionalQueryParams } from './bigquery-params';
 import { plainRow } from './bigquery-rows';
 import { columnFromField, foreignKeysOf, primaryKeyOf, tableKind } from './bigquery-schema';
@@ -173,7 +173,20 @@ export class BigQueryWarehouse implements Warehouse {
       [rows, next, response] = await this.call('getQueryResults', () => job.getQueryResults(page));
       for (const row of rows) out.push(plainRow(row) as Row);
     }
+    // A result without a schema is a statement without rows (DDL, DML) or a multi-statement
+    // script, and a failed script's results read as complete and empty: only the job's status
+    // tells (googleapis/nodejs-bigquery#887). Ask for it; a query with rows never needs to.
+    if (response && !response.schema && response.jobReference?.jobId) await this.checkJobStatus(response.jobReference);
     return out;
+  }
+
+  private async checkJobStatus(reference: { jobId?: string | null; location?: string | null }): Promise<void> {
+    const job = this.client.job(reference.jobId!, reference.location ? { location: reference.location } : {});
+    const [metadata] = await this.call('jobs.get', () => job.getMetadata());
+    const failure = (metadata as JobMetadata).status?.errorResult;
+    if (failure) {
+      throw toBigQueryError({ errors: [failure, ...((metadata as JobMetadata).status?.errors ?? []).filter((e) => e.message !== failure.message)] }, 'query', 1);
+    }
   }
 
   private async tableMetadata(dataset: Dataset, table: string): Promise<TableMetadata | null> {

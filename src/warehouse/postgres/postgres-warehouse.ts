@@ -6,7 +6,8 @@ import { attributeTypesForPostgres, nativeTypeName } from './postgres-types';
 // Return dates and timestamps as ISO strings and bigint/numeric as JS values the API can serialize.
 const types = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
-    if (oid === 20 /* int8 */) return (value: string) => Number(value);
+    // int8: a number when exact, else the decimal string (never silently rounded).
+    if (oid === 20 /* int8 */) return (value: string) => (Number.isSafeInteger(Number(value)) ? Number(value) : value);
     if (oid === 1082 /* date */) return (value: string) => value;
     return pg.types.getTypeParser(oid, format as 'text');
   },
@@ -135,7 +136,11 @@ export class PostgresWarehouse implements Warehouse {
     };
   }
 
+  private closed = false;
+
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     await this.pool.end();
   }
 }
