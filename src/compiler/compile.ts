@@ -5,9 +5,9 @@ import { bigqueryDialect } from './dialects/bigquery';
 import { duckdbDialect } from './dialects/duckdb';
 import { postgresDialect } from './dialects/postgres';
 import { type Sql, sql } from './ir';
-import { Lowerer, RuleTypeError } from './lower';
+import { Lowerer, RuleTypeError, ruleModelOf as ruleModelOfCompilerModel } from './lower';
 import { Renderer } from './render';
-import { checkRuleStructure, type RuleLimits, type RuleModel } from './rule-structure';
+import { checkRuleStructure, type RuleLimits } from './rule-structure';
 
 export const DIALECT_BY_NAME: Record<DialectName, Dialect> = { postgres: postgresDialect, duckdb: duckdbDialect, bigquery: bigqueryDialect };
 
@@ -48,14 +48,7 @@ export interface CompiledRule extends CompiledQuery {
   warnings: string[];
 }
 
-export function ruleModelOfCompilerModel(model: CompilerModel): RuleModel {
-  return {
-    attributes: new Map([...model.attributes].map(([name, a]) => [name, a.type])),
-    relationships: new Map([...model.relationships].map(([name, r]) => [name, {
-      attributes: new Map([...r.attributes].map(([n, a]) => [n, a.type])), hasTimeColumn: r.timeColumn !== undefined,
-    }])),
-  };
-}
+export { ruleModelOf as ruleModelOfCompilerModel } from './lower';
 
 /** The WHERE predicate of a segment: its rule, minus the model's suppression rule. */
 function memberPredicate(options: CompileOptions, lowerer: Lowerer): Sql {

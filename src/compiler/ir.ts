@@ -58,7 +58,8 @@ export type DialectFunction =
   | 'array_contains' // arg1 (non-null) is an element of arg0
   | 'negate'
   | 'date_to_timestamp'
-  | 'to_float';
+  | 'to_float'
+  | 'is_nan';
 
 export const sql = {
   column: (scope: Scope, column: string, as: 'float' | 'integer' | 'raw' = 'raw'): Sql => Object.freeze({ k: 'column', scope, column, as }),

@@ -13,8 +13,12 @@ export function parseIsoTime(value: unknown): number {
   if (h !== undefined && zone === undefined) return Number.NaN;
   const month = Number(mo), day = Number(d), hour = Number(h ?? 0), minute = Number(mi ?? 0), second = Number(s ?? 0);
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) return Number.NaN;
-  let t = Date.UTC(Number(y), month - 1, day, hour, minute, second, Number((ms ?? '0').padEnd(3, '0')));
-  if (new Date(Date.UTC(Number(y), month - 1, day)).getUTCDate() !== day) return Number.NaN; // 2026-02-30
+  // Not Date.UTC: it reads years 0–99 as 1900–1999.
+  const date = new Date(0);
+  date.setUTCFullYear(Number(y), month - 1, day);
+  if (date.getUTCDate() !== day) return Number.NaN; // 2026-02-30
+  date.setUTCHours(hour, minute, second, Number((ms ?? '0').padEnd(3, '0')));
+  let t = date.getTime();
   if (zone && zone !== 'Z') {
     const sign = zone[0] === '-' ? -1 : 1;
     const digits = zone.slice(1).replace(':', '');

@@ -4,6 +4,7 @@ import { type Sql, type Param, type ParamType, sql } from './ir';
 import { parseIsoTime, UNIT_MS, type TimeUnit } from './iso-time';
 import { joinPointer } from './json-pointer';
 import { RegexSubsetError, validateRegex } from './regex-subset';
+import { checkRuleStructure, type RuleModel } from './rule-structure';
 
 /**
  * Lowering: JsonLogic (already structurally valid, see rule-structure.ts) → IR, type-checked
@@ -33,7 +34,17 @@ interface Val {
   literal?: { value: unknown };
   /** For integer attributes: the column without a float cast. */
   rawInteger?: Sql;
+  /**
+   * The SQL value may be a floating-point NaN (a NaN stored in a double column, or Infinity − Infinity).
+   * SQL engines order NaN above everything and make it equal to itself; JavaScript does neither,
+   * so every consumer guards it.
+   */
+  nanPossible?: boolean;
 }
+
+const PARAM_TYPE_OF_KIND: Record<Exclude<Kind, 'null' | 'list'>, ParamType> = {
+  number: 'float', string: 'string', boolean: 'boolean', string_array: 'string_array', date: 'timestamp', timestamp: 'timestamp',
+};
 
 type Scope =
   | { kind: 'entity' }
@@ -102,7 +113,7 @@ export class Lowerer {
   private attribute(attribute: CompilerAttribute, scope: 'entity' | 'related'): Val {
     const base = { nullable: true, nullIs: 'null' as const, integral: false };
     switch (attribute.type) {
-      case 'number': return { ...base, kind: 'number', sql: sql.column(scope, attribute.column, 'float') };
+      case 'number': return { ...base, kind: 'number', sql: sql.column(scope, attribute.column, 'float'), nanPossible: true };
       case 'integer': return { ...base, kind: 'number', sql: sql.column(scope, attribute.column, 'float'), integral: true, rawInteger: sql.column(scope, attribute.column, 'integer') };
       case 'string': return { ...base, kind: 'string', sql: sql.column(scope, attribute.column) };
       case 'boolean': return { ...base, kind: 'boolean', sql: sql.column(scope, attribute.column) };
@@ -125,8 +136,18 @@ export class Lowerer {
     return { kind: 'boolean', sql: pred, nullable: false, nullIs: 'null', integral: false };
   }
 
-  private number(sqlNode: Sql, options: { nullable: boolean; integral?: boolean; nullIs?: 'null' | 'nan' }): Val {
-    return { kind: 'number', sql: sqlNode, nullable: options.nullable, nullIs: options.nullIs ?? 'nan', integral: options.integral ?? false };
+  private number(sqlNode: Sql, options: { nullable: boolean; integral?: boolean; nullIs?: 'null' | 'nan'; nanPossible?: boolean }): Val {
+    return { kind: 'number', sql: sqlNode, nullable: options.nullable, nullIs: options.nullIs ?? 'nan', integral: options.integral ?? false, nanPossible: options.nanPossible ?? false };
+  }
+
+  private isNaN(v: Val): Sql {
+    return v.nanPossible ? sql.coalesce(sql.fn('is_nan', v.sql), sql.bool(false)) : sql.bool(false);
+  }
+
+  /** A number whose SQL NULL means NaN, with stored NaNs turned into NULL too. */
+  private nanAsNull(v: Val): Val {
+    if (!v.nanPossible) return v;
+    return { ...v, sql: sql.case([[this.isNaN(v), sql.nullOf('float')]], v.sql), nullable: true, nanPossible: false };
   }
 
   private value(node: unknown, pointer: string, scope: Scope): Val {
@@ -185,16 +206,23 @@ export class Lowerer {
   // ---- numbers ------------------------------------------------------------------------------
 
   /** JavaScript ToNumber (relational operators, `-`, `/`, `%`, min/max): null → 0, booleans → 0/1. */
-  private toNumber(v: Val, pointer: string): Val {
+  private toNumber(v: Val, pointer: string, options: { keepNaN?: boolean } = {}): Val {
     if (v.literal) {
       if (v.kind === 'list') throw new RuleTypeError(pointer, 'an array cannot be used as a number', 'number', 'array');
       return this.literal(Number(v.literal.value as never), pointer);
     }
     switch (v.kind) {
-      case 'number':
-        return v.nullable && v.nullIs === 'null'
-          ? this.number(sql.coalesce(v.sql, sql.zero), { nullable: false, integral: v.integral })
-          : { ...v, nullIs: 'nan' };
+      case 'number': {
+        if (v.nullable && v.nullIs === 'null') {
+          // null → 0; a stored NaN stays NaN: kept as a float NaN for the caller to guard (cheap), or NULL.
+          const zeroed = sql.coalesce(v.sql, sql.zero);
+          if (v.nanPossible && options.keepNaN) return this.number(zeroed, { nullable: false, integral: v.integral, nanPossible: true });
+          return v.nanPossible
+            ? this.number(sql.case([[this.isNaN(v), sql.nullOf('float')]], zeroed), { nullable: true, integral: v.integral })
+            : this.number(zeroed, { nullable: false, integral: v.integral });
+        }
+        return options.keepNaN ? { ...v, nullIs: 'nan' } : this.nanAsNull({ ...v, nullIs: 'nan' });
+      }
       case 'boolean':
         return this.number(sql.case([[sql.coalesce(v.sql, sql.bool(false)), sql.one]], sql.zero), { nullable: false, integral: true });
       case 'null':
@@ -210,7 +238,7 @@ export class Lowerer {
       if (v.kind === 'list') throw new RuleTypeError(pointer, 'an array cannot be added or multiplied', 'number', 'array');
       return this.literal(Number.parseFloat(v.literal.value as never), pointer);
     }
-    if (v.kind === 'number') return { ...v, nullIs: 'nan' };
+    if (v.kind === 'number') return this.nanAsNull({ ...v, nullIs: 'nan' });
     if (v.kind === 'boolean' || v.kind === 'null') return this.literal(Number.NaN, pointer);
     throw new RuleTypeError(pointer, `${describe(v)} cannot be added or multiplied: JavaScript's parseFloat cannot be reproduced in SQL`, 'number', v.kind);
   }
@@ -218,7 +246,7 @@ export class Lowerer {
   private arithmetic(op: '+' | '-' | '*' | '/', operands: Val[], integral: boolean): Val {
     const nullable = operands.some((o) => o.nullable);
     const node = operands.slice(1).reduce((acc, o) => sql.binary(op, acc, o.sql), operands[0]!.sql);
-    return this.number(node, { nullable, integral });
+    return this.number(node, { nullable, integral, nanPossible: true });
   }
 
   private sum(args: unknown[], at: (i: number) => string, scope: Scope): Val {
@@ -235,7 +263,7 @@ export class Lowerer {
     const operands = args.map((a, i) => this.toNumber(this.value(a, at(i), scope), at(i)));
     if (operands.length === 1) {
       const [o] = operands as [Val];
-      return this.number(sql.fn('negate', o.sql), { nullable: o.nullable, integral: o.integral });
+      return this.number(sql.fn('negate', o.sql), { nullable: o.nullable, integral: o.integral, nanPossible: o.nanPossible ?? false });
     }
     return this.arithmetic('-', operands, operands.every((o) => o.integral));
   }
@@ -257,10 +285,10 @@ export class Lowerer {
   private modulo(args: unknown[], at: (i: number) => string, scope: Scope): Val {
     const dividend = this.value(args[0], at(0), scope);
     const divisor = this.constantDivisor(this.value(args[1], at(1), scope), at(1), '%');
-    if (!Number.isInteger(divisor)) throw new RuleTypeError(at(1), '"%" needs an integer divisor', 'integer', String(divisor));
+    if (!Number.isSafeInteger(divisor)) throw new RuleTypeError(at(1), '"%" needs an integer divisor within ±2^53', 'integer', String(divisor));
     let left: Sql;
     if (dividend.rawInteger) left = sql.coalesce(dividend.rawInteger, sql.integerZero);
-    else if (dividend.literal && Number.isInteger(Number(dividend.literal.value))) left = this.param('integer', Number(dividend.literal.value));
+    else if (dividend.literal && Number.isSafeInteger(Number(dividend.literal.value))) left = this.param('integer', Number(dividend.literal.value));
     else throw new RuleTypeError(at(0), '"%" needs an integer attribute or literal on the left: floating-point remainders differ between JavaScript and SQL', 'integer', describe(dividend));
     return this.number(sql.fn('to_float', sql.fn('mod', left, this.param('integer', divisor))), { nullable: false, integral: true });
   }
@@ -312,7 +340,7 @@ export class Lowerer {
   private truthy(v: Val): Sql {
     if (v.literal) return sql.bool(jsTruthy(v.literal.value));
     switch (v.kind) {
-      case 'number': return sql.coalesce(sql.binary('<>', v.sql, sql.zero), sql.bool(false));
+      case 'number': return sql.and([sql.coalesce(sql.binary('<>', v.sql, sql.zero), sql.bool(false)), sql.not(this.isNaN(v))]);
       case 'string': return sql.coalesce(sql.binary('<>', v.sql, sql.emptyString), sql.bool(false));
       case 'boolean': return v.nullable ? sql.coalesce(v.sql, sql.bool(false)) : v.sql;
       case 'string_array': return sql.coalesce(sql.binary('>', sql.fn('array_length', v.sql), sql.zero), sql.bool(false));
@@ -383,30 +411,39 @@ export class Lowerer {
 
   private ifValue(args: unknown[], at: (i: number) => string, scope: Scope, pointer: string): Val {
     const branches: Val[] = [];
-    const whens: Array<readonly [Sql, Sql]> = [];
+    const conditions: Sql[] = [];
     let i = 0;
     for (; i < args.length - 1; i += 2) {
-      const branch = this.value(args[i + 1], at(i + 1), scope);
-      branches.push(branch);
-      whens.push([this.pred(args[i], at(i), scope), branch.sql]);
+      conditions.push(this.pred(args[i], at(i), scope));
+      branches.push(this.value(args[i + 1], at(i + 1), scope));
     }
     const otherwise = i === args.length - 1 ? this.value(args[i], at(i), scope) : this.literal(null, pointer);
     branches.push(otherwise);
     const kinds = new Set(branches.filter((b) => b.kind !== 'null').map((b) => b.kind));
-    const nullIs = new Set(branches.filter((b) => b.nullable && b.kind !== 'null').map((b) => b.nullIs));
-    if (kinds.size > 1 || nullIs.size > 1 || kinds.has('list')) {
+    if (kinds.size > 1 || kinds.has('list')) {
       throw new RuleTypeError(pointer, `the branches of "if" used as a value must have one type; found ${[...kinds].join(', ')}`);
     }
     const kind = [...kinds][0] ?? 'null';
     if (kind === 'null') return this.literal(null, pointer);
+    // One SQL NULL cannot mean both null (a null branch or column) and NaN (arithmetic on null).
+    const meansNull = branches.some((b) => b.kind === 'null' || (b.nullable && b.nullIs === 'null'));
+    const meansNaN = branches.some((b) => b.nullable && b.nullIs === 'nan');
+    if (meansNull && meansNaN) {
+      throw new RuleTypeError(pointer, 'the branches of "if" mix null with arithmetic that can be NaN; SQL has one NULL for both');
+    }
+    const typed = branches.map((b) => (b.kind === 'null' ? { ...b, sql: sql.nullOf(PARAM_TYPE_OF_KIND[kind as Exclude<Kind, 'null' | 'list'>]) } : b));
+    const whens = conditions.map((c, j) => [c, typed[j]!.sql] as const);
     return {
-      kind, sql: whens.length ? sql.case(whens, otherwise.sql) : otherwise.sql,
-      nullable: branches.some((b) => b.nullable), nullIs: [...nullIs][0] ?? 'null', integral: branches.every((b) => b.integral || b.kind === 'null'),
+      kind, sql: whens.length ? sql.case(whens, typed[typed.length - 1]!.sql) : typed[0]!.sql,
+      nullable: branches.some((b) => b.nullable), nullIs: meansNaN ? 'nan' : 'null',
+      integral: branches.every((b) => b.integral || b.kind === 'null'),
+      nanPossible: branches.some((b) => b.nanPossible),
     };
   }
 
   private sameTypeEquals(a: Val, b: Val): Sql {
-    return sql.coalesce(sql.binary('=', a.sql, b.sql), sql.bool(false));
+    // NaN equals nothing in JavaScript (SQL engines make it equal to itself).
+    return sql.and([sql.coalesce(sql.binary('=', a.sql, b.sql), sql.bool(false)), sql.not(this.isNaN(a))]);
   }
 
   private rejectTimeOrArray(v: Val, pointer: string, op: string): void {
@@ -443,7 +480,9 @@ export class Lowerer {
         const other = a.kind === 'string' ? b : a;
         throw new RuleTypeError(pointer, `"==" between ${describe(str)} and ${describe(other)} converts the string to a number in JavaScript, which SQL cannot reproduce; compare with a string`, 'string', other.kind);
       }
-      equal = sql.coalesce(sql.binary('=', this.toNumber(a, pointer).sql, this.toNumber(b, pointer).sql), sql.bool(false));
+      const left = this.toNumber(a, pointer, { keepNaN: true });
+      const right = this.toNumber(b, pointer, { keepNaN: true });
+      equal = sql.and([sql.coalesce(sql.binary('=', left.sql, right.sql), sql.bool(false)), sql.not(this.isNaN(left))]);
     }
     const notNull = sql.and([sql.not(this.isJsNull(a)), sql.not(this.isJsNull(b))]);
     return sql.or([sql.and([notNull, equal]), bothNull]);
@@ -467,9 +506,10 @@ export class Lowerer {
       throw new RuleTypeError(pointer, `"${op}" between ${describe(str)} and a number converts the string to a number in JavaScript, which SQL cannot reproduce`, 'number', 'string');
     }
     for (const v of [a, b]) this.rejectTimeOrArray(v, pointer, op);
-    const left = this.toNumber(a, pointer);
-    const right = this.toNumber(b, pointer);
-    return sql.coalesce(sql.binary(op, left.sql, right.sql), sql.bool(false));
+    // NaN compares false in JavaScript; SQL engines order it above everything: guard it.
+    const left = this.toNumber(a, pointer, { keepNaN: true });
+    const right = this.toNumber(b, pointer, { keepNaN: true });
+    return sql.and([sql.coalesce(sql.binary(op, left.sql, right.sql), sql.bool(false)), sql.not(this.isNaN(left)), sql.not(this.isNaN(right))]);
   }
 
   /** JsonLogic `in`: membership in an array literal or array column, or substring of a string. */
@@ -507,14 +547,14 @@ export class Lowerer {
       return sql.coalesce(sql.and([sql.binary('<>', haystack.sql, sql.emptyString), sql.binary('>', sql.fn('strpos', haystack.sql, search), sql.zero)]), sql.bool(false));
     }
     if (haystack.kind === 'string_array') {
-      if (needle.kind !== 'string') {
-        if (needle.kind === 'number' || needle.kind === 'boolean') return sql.bool(false); // strict equality never matches
-        throw new RuleTypeError(needlePointer, `"in" a string array needs a string, not ${describe(needle)}`, 'string', needle.kind);
-      }
-      const match = sql.coalesce(sql.fn('array_contains', haystack.sql, needle.sql), sql.bool(false));
-      if (!needle.nullable) return match;
+      // indexOf is strict equality: a null needle finds a null element.
       const nullElement: Sql = { k: 'exists', from: { kind: 'array', array: haystack.sql }, where: sql.isNull(sql.column('element', 'v')) };
-      return sql.or([match, sql.and([sql.isNull(needle.sql), nullElement])]);
+      const nullMatch = sql.and([this.isJsNull(needle), nullElement]);
+      if (needle.kind === 'null') return nullElement;
+      if (needle.kind === 'number' || needle.kind === 'boolean') return nullMatch; // never equal to a string
+      if (needle.kind !== 'string') throw new RuleTypeError(needlePointer, `"in" a string array needs a string, not ${describe(needle)}`, 'string', needle.kind);
+      const match = sql.coalesce(sql.fn('array_contains', haystack.sql, needle.sql), sql.bool(false));
+      return needle.nullable ? sql.or([match, nullMatch]) : match;
     }
     if (haystack.kind === 'null' || haystack.kind === 'number' || haystack.kind === 'boolean') return sql.bool(false);
     throw new RuleTypeError(haystackPointer, `"in" needs an array or a string to search, not ${describe(haystack)}`, 'array or string', haystack.kind);
@@ -538,7 +578,7 @@ export class Lowerer {
 
   private relationshipOf(node: unknown, scope: Scope, pointer: string): CompilerRelationship {
     if (scope.kind !== 'entity') throw new RuleTypeError(pointer, 'relationships can only be used at the top level of a rule');
-    return this.options.model.relationships.get((node as { var: string }).var)!;
+    return this.options.model.relationships.get(varPath(node))!;
   }
 
   private windowPred(relationship: CompilerRelationship, window: [number, TimeUnit] | undefined): Sql {
@@ -555,7 +595,7 @@ export class Lowerer {
   }
 
   private quantifier(op: 'some' | 'all' | 'none', args: unknown[], at: (i: number) => string, scope: Scope): Sql {
-    const path = (args[0] as { var: string }).var;
+    const path = varPath(args[0]);
     const attribute = scope.kind === 'entity' ? this.options.model.attributes.get(path) : undefined;
     let from: { kind: 'relation'; schema: string; table: string; foreignKey: string } | { kind: 'array'; array: Sql };
     let inner: Sql;
@@ -579,7 +619,7 @@ export class Lowerer {
     const hasValue = op !== 'count';
     let value: Sql | null = null;
     if (hasValue) {
-      const v = this.variable([(args[1] as { var: string }).var], at(1), related);
+      const v = this.variable([varPath(args[1])], at(1), related);
       if (v.kind !== 'number') throw new RuleTypeError(joinPointer(at(1), 'var'), `"${op}" needs a number attribute`, 'number', v.kind);
       value = v.sql;
     }
@@ -591,9 +631,9 @@ export class Lowerer {
     const fn = ({ count: 'count', sum: 'sum', avg: 'avg', min_of: 'min', max_of: 'max' } as const)[op];
     const node: Sql = Object.freeze({ k: 'aggregate', fn, value, from, where });
     if (op === 'count') return this.number(node, { nullable: false, integral: true, nullIs: 'null' });
-    if (op === 'sum') return this.number(sql.coalesce(node, sql.zero), { nullable: false, nullIs: 'null' });
+    if (op === 'sum') return this.number(sql.coalesce(node, sql.zero), { nullable: false, nullIs: 'null', nanPossible: true });
     // avg/min/max of no rows is null in both engines and in our JS definition.
-    return this.number(node, { nullable: true, nullIs: 'null' });
+    return this.number(node, { nullable: true, nullIs: 'null', nanPossible: true });
   }
 
   private stringTest(op: 'starts_with' | 'ends_with' | 'icontains', args: unknown[], at: (i: number) => string, scope: Scope): Sql {
@@ -660,6 +700,11 @@ export class Lowerer {
     if (this.inlining.includes(slug)) throw new RuleTypeError(pointer, `in_segment cycle: ${[...this.inlining, slug].join(' → ')}`);
     const rule = this.options.resolveSegment?.(slug);
     if (rule === undefined) throw new RuleTypeError(pointer, `in_segment: no segment "${slug}" of this model`);
+    const structure = checkRuleStructure(rule, ruleModelOf(this.options.model));
+    if (structure.problems.length) {
+      const [first] = structure.problems;
+      throw new RuleTypeError(pointer, `in segment "${slug}" at ${first!.pointer || '/'}: ${first!.message}`);
+    }
     this.inlining.push(slug);
     try {
       return this.pred(rule, '', scope);
@@ -670,6 +715,21 @@ export class Lowerer {
       this.inlining.pop();
     }
   }
+}
+
+export function ruleModelOf(model: CompilerModel): RuleModel {
+  return {
+    attributes: new Map([...model.attributes].map(([name, a]) => [name, a.type])),
+    relationships: new Map([...model.relationships].map(([name, r]) => [name, {
+      attributes: new Map([...r.attributes].map(([n, a]) => [n, a.type])), hasTimeColumn: r.timeColumn !== undefined,
+    }])),
+  };
+}
+
+/** The path of `{"var": "x"}` or `{"var": ["x", default]}`. */
+function varPath(node: unknown): string {
+  const arg = (node as { var: unknown }).var;
+  return String(Array.isArray(arg) ? arg[0] : arg);
 }
 
 function compareJs(op: '<' | '<=' | '>' | '>=', a: number, b: number): boolean {

@@ -46,6 +46,7 @@ function parse(source: string): Node {
     return fail(`unsupported escape \\${c}`);
   };
 
+  let depth = 0;
   const parseAlt = (): Node => {
     const options = [parseSeq()];
     while (peek() === '|') { i++; options.push(parseSeq()); }
@@ -55,6 +56,10 @@ function parse(source: string): Node {
     const items: Node[] = [];
     while (i < chars.length && peek() !== '|' && peek() !== ')') {
       let atom = parseAtom();
+      // Anchors only where they can match: ^ first, $ last, in a top-level alternative.
+      // (An unsatisfiable `$1` is also mis-evaluated by DuckDB on columns.)
+      if (atom.t === 'start' && (depth > 0 || items.length > 0)) fail('^ is only allowed at the start of the pattern or of a top-level alternative');
+      if (atom.t === 'end' && (depth > 0 || (i < chars.length && peek() !== '|'))) fail('$ is only allowed at the end of the pattern or of a top-level alternative');
       const q = peek();
       if (q === '*' || q === '+' || q === '?' || q === '{') {
         if (atom.t === 'start' || atom.t === 'end') fail('quantifier after an anchor');
@@ -89,7 +94,9 @@ function parse(source: string): Node {
           if (chars[i + 1] !== ':') fail('only (?: ) groups are supported (no lookaround, named groups or flags)');
           i += 2;
         }
+        depth++;
         const body = parseAlt();
+        depth--;
         if (peek() !== ')') fail('unclosed group');
         i++;
         return { t: 'group', body };
@@ -171,8 +178,9 @@ function emit(node: Node, target: RegexTarget): string {
     }
     case 'char': return escapeCodePoint(node.cp, target);
     case 'any': return '.';
-    case 'start': return '^';
-    case 'end': return '$';
+    // RE2 engines get \A and \z: same meaning, and DuckDB mis-optimises a pattern starting with `$`.
+    case 'start': return target === 're2' ? '\\A' : '^';
+    case 'end': return target === 're2' ? '\\z' : '$';
     case 'class': {
       const items = node.ranges.map(([lo, hi]) => (lo === hi ? escapeCodePoint(lo, target) : `${escapeCodePoint(lo, target)}-${escapeCodePoint(hi, target)}`));
       return `[${node.negated ? '^' : ''}${items.join('')}]`;

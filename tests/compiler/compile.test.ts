@@ -28,7 +28,10 @@ describe('compileRule', () => {
   });
 
   it('gives null the JavaScript meaning: 0 in "<", equal only to null', () => {
-    expect(compile({ '<': [{ var: 'ltv' }, 5] }).sql).toContain('COALESCE(CAST("t"."ltv" AS double precision), CAST(0 AS double precision)) < $1::double precision');
+        const lt = compile({ '<': [{ var: 'ltv' }, 5] }).sql;
+    expect(lt).toContain('COALESCE((COALESCE(CAST("t"."ltv" AS double precision), CAST(0 AS double precision)) < $1::double precision), FALSE)');
+    // ... and NaN (which SQL orders above everything) compares false, as in JavaScript.
+    expect(lt).toContain(`(NOT COALESCE((COALESCE(CAST("t"."ltv" AS double precision), CAST(0 AS double precision)) = CAST('NaN' AS double precision)), FALSE))`);
     expect(compile({ '==': [{ var: 'ltv' }, null] }).sql).toMatch(/WHERE \(CAST\("t"."ltv" AS double precision\) IS NULL\)$/);
   });
 
@@ -54,7 +57,7 @@ describe('compileRule', () => {
     expect(bq.sql).toContain('(@p2 IN UNNEST(`t`.`interests`))');
     // The pattern is bound in each engine's syntax.
     expect(compile(rule, 'postgres').params[0]!.value).toBe('^[a-z]{1,}\\u002E');
-    expect(bq.params[0]!.value).toBe('(?s)^[a-z]{1,}\\x{2E}');
+    expect(bq.params[0]!.value).toBe('(?s)\\A[a-z]{1,}\\x{2E}');
   });
 
   it('warns about dead var defaults', () => {

@@ -41,6 +41,7 @@ export const bigqueryDialect: Dialect = {
       case 'negate': return `(- ${a})`;
       case 'date_to_timestamp': return `TIMESTAMP(${a})`;
       case 'to_float': return `CAST(${a} AS FLOAT64)`;
+      case 'is_nan': return `IS_NAN(${a})`;
     }
   },
   regexMatch: (value, pattern) => `REGEXP_CONTAINS(${value}, ${pattern})`,

@@ -30,6 +30,7 @@ export const duckdbDialect: Dialect = {
       case 'array_contains': return `list_contains(${a}, ${b})`;
       case 'date_to_timestamp': return `CAST(${a} AS TIMESTAMPTZ)`;
       case 'to_float': return `CAST(${a} AS DOUBLE)`;
+      case 'is_nan': return `isnan(${a})`;
       default: return postgresDialect.fn(fn, args);
     }
   },

@@ -41,6 +41,7 @@ export const postgresDialect: Dialect = {
       case 'negate': return `(- ${a})`;
       case 'date_to_timestamp': return `(CAST(${a} AS timestamp) AT TIME ZONE 'UTC')`;
       case 'to_float': return `CAST(${a} AS double precision)`;
+      case 'is_nan': return `(${a} = CAST('NaN' AS double precision))`;
     }
   },
   regexMatch: (value, pattern) => `(${value} ~ ${pattern})`,
