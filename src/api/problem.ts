@@ -43,7 +43,7 @@ const DESCRIPTIONS: Record<number, string> = {
   412: 'If-Match does not match the current ETag.',
   413: 'The request body is larger than the limit.',
   415: 'The request body is not `application/json`.',
-  422: 'The request is well-formed but does not match the warehouse; `errors` lists every mismatch.',
+  422: 'Well-formed, but the warehouse disagrees: a model that does not match its tables (`errors` lists every mismatch), or a rule the engine cannot evaluate on this data.',
   500: 'Internal error. Nothing about it is returned; quote `requestId` when reporting it.',
 };
 

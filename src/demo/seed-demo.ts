@@ -5,6 +5,11 @@ export interface SeedDemoOptions {
   customers: number;
   /** Day the synthetic history ends on; times are spread over the ~3 years before it. */
   anchor?: Date;
+  /**
+   * Each customer gets between 0 and this many events (inclusive), uniformly. Default 15 (about
+   * 7.5 events per customer); at most 99, so `customer_id * 100 + k` stays unique per event.
+   */
+  maxEventsPerCustomer?: number;
 }
 
 export interface SeedResult {
@@ -38,6 +43,8 @@ export async function seedDemo(warehouse: Warehouse, options: SeedDemoOptions): 
   if (!/^\d{4}-\d{2}-\d{2}$/.test(anchor)) throw new Error(`bad anchor ${anchor}`);
   const anchorDate = `date '${anchor}'`;
   const customers = Math.trunc(options.customers);
+  const maxEvents = options.maxEventsPerCustomer ?? 15;
+  if (!Number.isInteger(maxEvents) || maxEvents < 0 || maxEvents > 99) throw new Error(`maxEventsPerCustomer must be an integer from 0 to 99, got ${maxEvents}`);
   const statements = [
     `drop schema if exists "${schema}" cascade`,
     `create schema "${schema}"`,
@@ -143,7 +150,7 @@ export async function seedDemo(warehouse: Warehouse, options: SeedDemoOptions): 
             greatest(c.created_at, ${anchorDate} - make_interval(secs => (${q('h')}(c.customer_id * 100 + k, 'et') % (180 * 86400))::double precision)),
             ${q('pick')}(c.customer_id * 100 + k, 'en', array['page_view','page_view','page_view','product_view','product_view','add_to_cart','checkout_started','app_open','email_open','email_click']),
             ${q('pick')}(c.customer_id * 100 + k, 'ec', array['web','app','email'])
-       from ${q('customers')} c, generate_series(1, (${q('h')}(c.customer_id, 'nevents') % 16)::int) as s(k)`,
+       from ${q('customers')} c, generate_series(1, (${q('h')}(c.customer_id, 'nevents') % ${maxEvents + 1})::int) as s(k)`,
     `create index on ${q('orders')} (customer_id, ordered_at)`,
     `create index on ${q('events')} (customer_id, occurred_at)`,
     `create table ${q('_seed')} (version int not null, anchor date not null, customers bigint not null, orders bigint not null, events bigint not null, seeded_at timestamptz not null default now())`,

@@ -3,7 +3,7 @@ import { CompileError, compileRule, type CompiledRule } from '../compiler/compil
 import { compilerModelOf, type CompilerModel } from '../compiler/compiler-model';
 import type { DialectName } from '../compiler/dialects/dialect';
 import { isMember } from '../compiler/evaluate';
-import { invalidRequest, notFound, type ProblemDetail } from '../errors';
+import { AppError, invalidRequest, notFound, type ProblemDetail } from '../errors';
 import type { ModelDefinition } from '../models/model-schema';
 import { isUuid } from '../store/cursor';
 import type { Warehouse } from '../warehouse/warehouse';
@@ -29,6 +29,28 @@ export interface SampleMember {
 }
 
 const toProblems = (error: CompileError): ProblemDetail[] => error.problems.map((p) => ({ ...p }));
+
+/**
+ * A data exception raised by the warehouse while evaluating a rule (e.g. Postgres refusing a
+ * double overflow that JavaScript would turn into Infinity) is the rule meeting the data, not a
+ * server fault: 422 with the engine's message (which names no values).
+ */
+function dataException(error: unknown): AppError | null {
+  const code = (error as { code?: unknown }).code;
+  const message = error instanceof Error ? error.message : String(error);
+  if ((typeof code === 'string' && code.startsWith('22')) || /^(Out of Range|Conversion|Invalid Input) Error/.test(message)) {
+    return new AppError(422, 'Unprocessable entity', `The warehouse could not evaluate this rule on its data: ${message.split('\n')[0]}`, []);
+  }
+  return null;
+}
+
+async function run<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    throw dataException(error) ?? error;
+  }
+}
 
 /**
  * Runs what segments compile to: SQL text for a dialect, counts and samples on the warehouse,
@@ -80,7 +102,7 @@ export class SegmentQueries {
     const loaded = await this.loadSegment(idOrSlug);
     const asOf = options.asOf ?? new Date();
     const compiled = this.compile(loaded, loaded.rule, { dialect: this.deps.warehouse.dialect, asOf, select: { kind: 'count' } });
-    const [row] = await this.deps.warehouse.execute<{ count: number | string }>(compiled);
+    const [row] = await run(this.deps.warehouse.execute<{ count: number | string }>(compiled));
     return { count: Number(row?.count ?? 0), asOf: asOf.toISOString() };
   }
 
@@ -97,10 +119,10 @@ export class SegmentQueries {
       return { column: attribute.column, as: kind };
     });
     const sampled = this.compile(loaded, options.rule, { dialect: this.deps.warehouse.dialect, asOf, basePointer: '/rule', select: { kind: 'columns', columns, limit: options.sampleSize } });
-    const [[countRow], rows] = await Promise.all([
+    const [[countRow], rows] = await run(Promise.all([
       this.deps.warehouse.execute<{ count: number | string }>(counted),
       options.sampleSize > 0 ? this.deps.warehouse.execute<Record<string, unknown>>(sampled) : Promise.resolve([]),
-    ]);
+    ]));
     const sample = rows.map((row) => ({
       memberKey: String(row.member_key),
       identifiers: Object.fromEntries(identifiers.map(([kind]) => {

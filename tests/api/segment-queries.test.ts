@@ -118,3 +118,12 @@ describe('compile, count, preview and evaluate', () => {
     expect(evaluated.json().member).toBe(false);
   });
 });
+
+describe('warehouse data exceptions', () => {
+  it('answers 422, not 500, when Postgres cannot evaluate arithmetic on the data (double overflow)', async () => {
+    await service.runtime.warehouse.query(`update demo.customers set ltv = 9999999999.99 where customer_id = 1`);
+    const res = await post('/v1/segments/preview', { model: 'customers', rule: { '>': [{ '*': [{ var: 'ltv' }, 1e300] }, 1] } });
+    expect(res.statusCode).toBe(422);
+    expect(res.json().detail).toMatch(/could not evaluate this rule on its data: value out of range/);
+  });
+});

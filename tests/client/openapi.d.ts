@@ -983,7 +983,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request is well-formed but does not match the warehouse; `errors` lists every mismatch. */
+            /** @description Well-formed, but the warehouse disagrees: a model that does not match its tables (`errors` lists every mismatch), or a rule the engine cannot evaluate on this data. */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -1463,7 +1463,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request is well-formed but does not match the warehouse; `errors` lists every mismatch. */
+            /** @description Well-formed, but the warehouse disagrees: a model that does not match its tables (`errors` lists every mismatch), or a rule the engine cannot evaluate on this data. */
             422: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -2805,6 +2805,32 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Well-formed, but the warehouse disagrees: a model that does not match its tables (`errors` lists every mismatch), or a rule the engine cannot evaluate on this data. */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unprocessable-entity",
+                     *       "title": "Unprocessable entity",
+                     *       "status": 422,
+                     *       "detail": "The model does not match the warehouse.",
+                     *       "instance": "/v1/models",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/attributes/3/type",
+                     *           "message": "column \"ltv\" is numeric, which cannot back a string attribute; it can back number"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -2899,6 +2925,32 @@ export interface operations {
                      *       "detail": "Segment \"vip\" does not exist.",
                      *       "instance": "/v1/segments/vip",
                      *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed, but the warehouse disagrees: a model that does not match its tables (`errors` lists every mismatch), or a rule the engine cannot evaluate on this data. */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unprocessable-entity",
+                     *       "title": "Unprocessable entity",
+                     *       "status": 422,
+                     *       "detail": "The model does not match the warehouse.",
+                     *       "instance": "/v1/models",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/attributes/3/type",
+                     *           "message": "column \"ltv\" is numeric, which cannot back a string attribute; it can back number"
+                     *         }
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];

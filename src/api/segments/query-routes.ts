@@ -122,7 +122,7 @@ export const segmentQueryRoutes: FastifyPluginAsyncTypebox<{ queries: SegmentQue
       operationId: 'previewSegment', tags: ['segments'], summary: 'Preview an unsaved rule',
       description: 'Compiles a rule that is not saved as a segment and runs it on the warehouse: the number of members and a sample of at most 100 (identifiers masked unless `reveal` is true). Bad rules get 400 with a pointer into `rule`.',
       body: ref(PreviewRequestSchema),
-      response: { 200: { description: 'Count and sample.', content: { 'application/json': { schema: ref(PreviewSchema) } } }, ...problemResponses(400, 413, 415) },
+      response: { 200: { description: 'Count and sample.', content: { 'application/json': { schema: ref(PreviewSchema) } } }, ...problemResponses(400, 413, 415, 422) },
     },
   }, async (request) => queries.preview({
     model: request.body.model, rule: request.body.rule, sampleSize: request.body.sampleSize ?? 10, reveal: request.body.reveal ?? false, ...asOfOf(request.body.asOf),
@@ -134,7 +134,7 @@ export const segmentQueryRoutes: FastifyPluginAsyncTypebox<{ queries: SegmentQue
       description: 'Runs the segment on the warehouse and returns how many rows it selects at the as-of time.',
       params: SegmentParams,
       querystring: Type.Object({ asOf: Type.Optional(AsOf) }, { additionalProperties: false }),
-      response: { 200: { description: 'The count.', content: { 'application/json': { schema: ref(SegmentCountSchema) } } }, ...problemResponses(400, 404) },
+      response: { 200: { description: 'The count.', content: { 'application/json': { schema: ref(SegmentCountSchema) } } }, ...problemResponses(400, 404, 422) },
     },
   }, async (request) => queries.countSegment(request.params.segment, asOfOf(request.query.asOf)));
 
