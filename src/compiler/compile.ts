@@ -86,7 +86,7 @@ export function compileRule(options: CompileOptions): CompiledRule {
   const q = (name: string) => dialect.quoteIdentifier(name);
   const key = renderer.column('entity', options.model.primaryKey);
   const select = options.select ?? { kind: 'keys' };
-  const whereSql = renderer.render(where);
+  const whereSql = renderer.render(where, 'where');
   const from = `FROM ${dialect.tableName(options.model.schema, options.model.table)} AS ${q('t')}`;
   let text: string;
   if (select.kind === 'count') text = `SELECT COUNT(*) AS ${q('count')} ${from} WHERE ${whereSql}`;

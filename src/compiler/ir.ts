@@ -31,7 +31,7 @@ export interface ArrayFrom {
 export type Sql =
   | { readonly k: 'column'; readonly scope: Scope; readonly column: string; readonly as: 'float' | 'integer' | 'raw' }
   | { readonly k: 'param'; readonly param: Param }
-  | { readonly k: 'const'; readonly value: boolean | 0 | 1 | '' | 'null' | 'true' | 'false' | null; readonly type: ParamType }
+  | { readonly k: 'const'; readonly value: boolean | 0 | 1 | '' | 'null' | 'true' | 'false' | 'NaN' | null; readonly type: ParamType }
   | { readonly k: 'binary'; readonly op: BinaryOp; readonly left: Sql; readonly right: Sql }
   | { readonly k: 'logical'; readonly op: 'and' | 'or'; readonly items: readonly Sql[] }
   | { readonly k: 'not'; readonly item: Sql }
@@ -41,7 +41,11 @@ export type Sql =
   | { readonly k: 'fn'; readonly fn: DialectFunction; readonly args: readonly Sql[] }
   | { readonly k: 'regex'; readonly value: Sql; readonly pattern: Param }
   | { readonly k: 'exists'; readonly from: RelationFrom | ArrayFrom; readonly where: Sql }
-  | { readonly k: 'aggregate'; readonly fn: 'count' | 'sum' | 'avg' | 'min' | 'max'; readonly value: Sql | null; readonly from: RelationFrom; readonly where: Sql };
+  /** The entity key is among the related rows' keys that have at least `minCount` rows matching `where`. */
+  | { readonly k: 'key_in_counted'; readonly from: RelationFrom; readonly where: Sql; readonly minCount: Param }
+  | { readonly k: 'aggregate'; readonly fn: 'count' | 'sum' | 'avg' | 'min' | 'max'; readonly value: Sql | null; readonly from: RelationFrom; readonly where: Sql;
+      /** MIN/MAX skip NaN in SQL (it sorts above everything); Math.min/max return NaN if any value is NaN. */
+      readonly nanPropagates?: boolean };
 
 export type BinaryOp = '=' | '<>' | '<' | '<=' | '>' | '>=' | '+' | '-' | '*' | '/' | '||' | 'string<' | 'string<=' | 'string>' | 'string>=';
 

@@ -40,6 +40,8 @@ interface Val {
    * so every consumer guards it.
    */
   nanPossible?: boolean;
+  /** For `count` aggregates: what is counted, so comparisons with a constant become (NOT) EXISTS or a grouped IN. */
+  counted?: { from: { kind: 'relation'; schema: string; table: string; foreignKey: string }; where: Sql };
 }
 
 const PARAM_TYPE_OF_KIND: Record<Exclude<Kind, 'null' | 'list'>, ParamType> = {
@@ -451,6 +453,36 @@ export class Lowerer {
     if (v.kind === 'string_array' || v.kind === 'list') throw new RuleTypeError(pointer, `"${op}" on ${describe(v)} compares array identity or text in JavaScript; use "in" or some/all/none`, 'number, string or boolean', 'array');
   }
 
+  /** count(...) ≥ m as a predicate the planner can run as a semi-join. */
+  private atLeast(counted: NonNullable<Val['counted']>, m: number): Sql {
+    if (m <= 0) return sql.bool(true);
+    if (m > Number.MAX_SAFE_INTEGER) return sql.bool(false); // no relationship has that many rows
+    if (m === 1) return Object.freeze({ k: 'exists', from: counted.from, where: counted.where });
+    return Object.freeze({ k: 'key_in_counted', from: counted.from, where: counted.where, minCount: this.newParam('integer', m) });
+  }
+
+  /**
+   * `count(…) op n` (or `n op count(…)`) with a constant n: counts are non-negative integers, so
+   * every such comparison is "at least m" or its negation — EXISTS, NOT EXISTS, or a grouped IN,
+   * instead of a correlated COUNT(*) per row.
+   */
+  private countComparison(op: '<' | '<=' | '>' | '>=' | '==', a: Val, b: Val): Sql | null {
+    const [count, constant, flipped] = a.counted && b.literal ? [a, b, false] : b.counted && a.literal ? [b, a, true] : [null, null, false];
+    if (!count?.counted || !constant?.literal) return null;
+    const n = Number(constant.literal.value as never);
+    if (!Number.isFinite(n) || typeof constant.literal.value === 'string' || Array.isArray(constant.literal.value)) return null;
+    const direction = flipped ? ({ '<': '>', '<=': '>=', '>': '<', '>=': '<=', '==': '==' } as const)[op] : op;
+    switch (direction) {
+      case '>': return this.atLeast(count.counted, Math.floor(n) + 1);
+      case '>=': return this.atLeast(count.counted, Math.ceil(n));
+      case '<': return sql.not(this.atLeast(count.counted, Math.ceil(n)));
+      case '<=': return sql.not(this.atLeast(count.counted, Math.floor(n) + 1));
+      case '==':
+        if (!Number.isInteger(n) || n < 0) return sql.bool(false);
+        return sql.and([this.atLeast(count.counted, n), sql.not(this.atLeast(count.counted, n + 1))]);
+    }
+  }
+
   /** JavaScript `===`. */
   private strictEquals(a: Val, b: Val, pointer: string): Sql {
     const bothNull = sql.and([this.isJsNull(a), this.isJsNull(b)]);
@@ -461,7 +493,7 @@ export class Lowerer {
       this.warnings.push(`${pointer}: "===" between ${describe(a)} and ${describe(b)} is only true when both are null`);
       return bothNull;
     }
-    return sql.or([this.sameTypeEquals(a, b), bothNull]);
+    return this.countComparison('==', a, b) ?? sql.or([this.sameTypeEquals(a, b), bothNull]);
   }
 
   /** JavaScript `==`: null equals only null; otherwise booleans and strings are converted to numbers. */
@@ -471,7 +503,7 @@ export class Lowerer {
     this.rejectTimeOrArray(a, pointer, '==');
     this.rejectTimeOrArray(b, pointer, '==');
     // Same type: SQL `=` is already false when either side is NULL or NaN.
-    if (a.kind === b.kind) return sql.or([this.sameTypeEquals(a, b), bothNull]);
+    if (a.kind === b.kind) return this.countComparison('==', a, b) ?? sql.or([this.sameTypeEquals(a, b), bothNull]);
     let equal: Sql;
     {
       // Different types: both become numbers (a non-null JS value here).
@@ -490,6 +522,8 @@ export class Lowerer {
 
   /** JavaScript `<` family: string order when both are strings, else numbers (null → 0, NaN → false). */
   private relational(op: '<' | '<=' | '>' | '>=', a: Val, b: Val, pointer: string): Sql {
+    const counted = this.countComparison(op, a, b);
+    if (counted) return counted;
     if (a.kind === 'string' && b.kind === 'string') {
       if (!a.literal && !b.literal) {
         throw new RuleTypeError(pointer, `"${op}" between two string columns cannot be reproduced when one is null (JavaScript then compares numbers); compare a column with a literal`, 'string literal', 'string column');
@@ -618,10 +652,12 @@ export class Lowerer {
     const related: Scope = { kind: 'related', relationship };
     const hasValue = op !== 'count';
     let value: Sql | null = null;
+    let valueMayBeNaN = false;
     if (hasValue) {
       const v = this.variable([varPath(args[1])], at(1), related);
       if (v.kind !== 'number') throw new RuleTypeError(joinPointer(at(1), 'var'), `"${op}" needs a number attribute`, 'number', v.kind);
       value = v.sql;
+      valueMayBeNaN = v.nanPossible ?? false;
     }
     const filterArg = args[hasValue ? 2 : 1];
     const filter = filterArg === undefined ? sql.bool(true) : this.pred(filterArg, at(hasValue ? 2 : 1), related);
@@ -629,8 +665,9 @@ export class Lowerer {
     const from = { kind: 'relation' as const, schema: relationship.schema, table: relationship.table, foreignKey: relationship.foreignKey };
     const where = sql.and([filter, this.windowPred(relationship, window)]);
     const fn = ({ count: 'count', sum: 'sum', avg: 'avg', min_of: 'min', max_of: 'max' } as const)[op];
-    const node: Sql = Object.freeze({ k: 'aggregate', fn, value, from, where });
-    if (op === 'count') return this.number(node, { nullable: false, integral: true, nullIs: 'null' });
+    const nanPropagates = (fn === 'min' || fn === 'max') && valueMayBeNaN;
+    const node: Sql = Object.freeze({ k: 'aggregate', fn, value, from, where, nanPropagates });
+    if (op === 'count') return { ...this.number(node, { nullable: false, integral: true, nullIs: 'null' }), counted: { from, where } };
     if (op === 'sum') return this.number(sql.coalesce(node, sql.zero), { nullable: false, nullIs: 'null', nanPossible: true });
     // avg/min/max of no rows is null in both engines and in our JS definition.
     return this.number(node, { nullable: true, nullIs: 'null', nanPossible: true });

@@ -35,7 +35,13 @@ export class Renderer {
     return `${this.dialect.quoteIdentifier(ALIAS[scope])}.${this.dialect.quoteIdentifier(column)}`;
   }
 
-  render(node: Sql): string {
+  /**
+   * `where`: the node's truth value only matters as "is it TRUE" (a WHERE clause, and what is reached
+   * from one through AND, OR and CASE conditions). There NULL and FALSE filter alike, so the
+   * `COALESCE(p, FALSE)` that keeps predicates two-valued elsewhere (under NOT, in values) is
+   * dropped: it hides EXISTS and comparisons from the planner (semi-joins, index conditions).
+   */
+  render(node: Sql, context: 'where' | 'value' = 'value'): string {
     const d = this.dialect;
     switch (node.k) {
       case 'column': {
@@ -50,11 +56,15 @@ export class Renderer {
         if (node.op.startsWith('string')) return d.stringCompare(node.op.slice(6) as '<' | '<=' | '>' | '>=', left, right);
         return `(${left} ${node.op} ${right})`;
       }
-      case 'logical': return `(${node.items.map((i) => this.render(i)).join(node.op === 'and' ? ' AND ' : ' OR ')})`;
+      case 'logical': return `(${node.items.map((i) => this.render(i, context)).join(node.op === 'and' ? ' AND ' : ' OR ')})`;
       case 'not': return `(NOT ${this.render(node.item)})`;
       case 'is_null': return `(${this.render(node.item)} IS ${node.negated ? 'NOT ' : ''}NULL)`;
-      case 'coalesce': return `COALESCE(${node.items.map((i) => this.render(i)).join(', ')})`;
-      case 'case': return `(CASE ${node.whens.map(([w, t]) => `WHEN ${this.render(w)} THEN ${this.render(t)}`).join(' ')} ELSE ${this.render(node.otherwise)} END)`;
+      case 'coalesce': {
+        const last = node.items[node.items.length - 1]!;
+        if (context === 'where' && node.items.length === 2 && last.k === 'const' && last.value === false) return this.render(node.items[0]!, 'where');
+        return `COALESCE(${node.items.map((i) => this.render(i)).join(', ')})`;
+      }
+      case 'case': return `(CASE ${node.whens.map(([w, t]) => `WHEN ${this.render(w, 'where')} THEN ${this.render(t, context)}`).join(' ')} ELSE ${this.render(node.otherwise, context)} END)`;
       case 'fn': return d.fn(node.fn, node.args.map((a) => this.render(a)));
       case 'regex': {
         // The pattern is bound in this engine's syntax (see regex-subset.ts), once per rule pattern.
@@ -66,12 +76,23 @@ export class Renderer {
         return d.regexMatch(this.render(node.value), this.placeholder(source));
       }
       case 'exists': {
-        if (node.from.kind === 'array') return `EXISTS (SELECT 1 FROM ${d.arrayFrom(this.render(node.from.array))} WHERE ${this.render(node.where)})`;
-        return `EXISTS (SELECT 1 ${this.relationFrom(node.from)} AND ${this.render(node.where)})`;
+        if (node.from.kind === 'array') return `EXISTS (SELECT 1 FROM ${d.arrayFrom(this.render(node.from.array))} WHERE ${this.render(node.where, 'where')})`;
+        return `EXISTS (SELECT 1 ${this.relationFrom(node.from)} AND ${this.render(node.where, 'where')})`;
+      }
+      case 'key_in_counted': {
+        // Uncorrelated: one grouped pass over the related table, then a hash semi-join.
+        const fk = this.column('related', node.from.foreignKey);
+        return `(${this.column('entity', this.entityKey)} IN (SELECT ${fk} FROM ${d.tableName(node.from.schema, node.from.table)} AS ${d.quoteIdentifier('r')} ` +
+          `WHERE ${fk} IS NOT NULL AND ${this.render(node.where, 'where')} GROUP BY ${fk} HAVING COUNT(*) >= ${this.placeholder(node.minCount)}))`;
       }
       case 'aggregate': {
         const value = node.value === null ? '*' : this.render(node.value);
-        return `(SELECT ${node.fn.toUpperCase()}(${value}) ${this.relationFrom(node.from)} AND ${this.render(node.where)})`;
+        let aggregate = `${node.fn.toUpperCase()}(${value})`;
+        if (node.nanPropagates && node.value) {
+          const isNaN = d.fn('is_nan', [value]);
+          aggregate = `(CASE WHEN MAX(CASE WHEN ${isNaN} THEN 1 ELSE 0 END) = 1 THEN ${d.constant('NaN', 'float')} ELSE ${aggregate} END)`;
+        }
+        return `(SELECT ${aggregate} ${this.relationFrom(node.from)} AND ${this.render(node.where, 'where')})`;
       }
     }
   }

@@ -26,7 +26,7 @@ describe('audiences compile', () => {
     const rule = path.join(dir, 'rule.json');
     await fs.writeFile(rule, JSON.stringify({ icontains: [{ var: 'city' }, 'york'] }));
     const { stdout } = await cli('--model', MODEL, '--rule', rule, '--dialect', 'bigquery', '--format', 'sql');
-    expect(stdout.trim()).toBe("SELECT `t`.`customer_id` AS `member_key` FROM `demo`.`customers` AS `t` WHERE COALESCE((STRPOS(TRANSLATE(`t`.`city`, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), TRANSLATE(@p1, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')) > CAST(0 AS FLOAT64)), FALSE)");
+    expect(stdout.trim()).toBe("SELECT `t`.`customer_id` AS `member_key` FROM `demo`.`customers` AS `t` WHERE (STRPOS(TRANSLATE(`t`.`city`, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), TRANSLATE(@p1, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')) > CAST(0 AS FLOAT64))");
     await fs.rm(dir, { recursive: true });
   });
 

@@ -29,7 +29,10 @@ describe('compileRule', () => {
 
   it('gives null the JavaScript meaning: 0 in "<", equal only to null', () => {
         const lt = compile({ '<': [{ var: 'ltv' }, 5] }).sql;
-    expect(lt).toContain('COALESCE((COALESCE(CAST("t"."ltv" AS double precision), CAST(0 AS double precision)) < $1::double precision), FALSE)');
+    // In WHERE position NULL filters like FALSE, so no COALESCE(…, FALSE) around the comparison there ...
+    expect(lt).toContain('WHERE ((COALESCE(CAST("t"."ltv" AS double precision), CAST(0 AS double precision)) < $1::double precision) AND');
+    // ... but under NOT it is needed: !(null < 5) must not become NULL.
+    expect(compile({ '!': { '<': [{ '*': [{ var: 'ltv' }, 2] }, 5] } }).sql).toMatch(/WHERE \(NOT \(COALESCE\(/);
     // ... and NaN (which SQL orders above everything) compares false, as in JavaScript.
     expect(lt).toContain(`(NOT COALESCE((COALESCE(CAST("t"."ltv" AS double precision), CAST(0 AS double precision)) = CAST('NaN' AS double precision)), FALSE))`);
     expect(compile({ '==': [{ var: 'ltv' }, null] }).sql).toMatch(/WHERE \(CAST\("t"."ltv" AS double precision\) IS NULL\)$/);
@@ -43,7 +46,7 @@ describe('compileRule', () => {
   });
 
   it('folds constant subtrees with json-logic-js', () => {
-    expect(compile({ and: [{ '==': [1, '1'] }, { var: 'marketing_opt_in' }] }).sql).toContain('WHERE COALESCE("t"."marketing_opt_in", FALSE)');
+    expect(compile({ and: [{ '==': [1, '1'] }, { var: 'marketing_opt_in' }] }).sql).toMatch(/WHERE "t"."marketing_opt_in"$/);
     expect(compile({ '<': [{ var: 'ltv' }, { '+': [1, '2', { '*': [2, 3] }] }] }).params[0]!.value).toBe(9);
     expect(compile(false).sql).toMatch(/WHERE FALSE$/);
   });
@@ -89,6 +92,19 @@ describe('compileRule', () => {
     if (found) expect(problem.found).toBe(found);
   });
 
+  it('turns count comparisons with constants into EXISTS, NOT EXISTS or a grouped semi-join', () => {
+    const count = (window: number) => ({ count: [{ var: 'orders' }, { '==': [{ var: 'status' }, 'completed'] }, [window, 'days']] });
+    expect(compile({ '>': [count(30), 0] }).sql).toMatch(/WHERE EXISTS \(SELECT 1 FROM "demo"."orders"/);
+    expect(compile({ '==': [count(30), 0] }).sql).toMatch(/WHERE \(NOT EXISTS \(SELECT 1 FROM "demo"."orders"/);
+    const grouped = compile({ '>=': [count(30), 3] });
+    expect(grouped.sql).toContain('"t"."customer_id" IN (SELECT "r"."customer_id" FROM "demo"."orders" AS "r" WHERE "r"."customer_id" IS NOT NULL AND');
+    expect(grouped.sql).toContain('GROUP BY "r"."customer_id" HAVING COUNT(*) >= $4::bigint');
+    expect(grouped.params[3]).toEqual({ name: 'p4', type: 'integer', value: 3 });
+    expect(compile({ '<': [2.5, count(7)] }).params.at(-1)!.value).toBe(3); // 2.5 < count ⇔ count ≥ 3
+    expect(compile({ '<': [count(7), -1] }).sql).toMatch(/WHERE FALSE$/);
+    expect(compile({ '>': [{ sum: [{ var: 'orders' }, { var: 'total' }] }, 10] }).sql).toContain('(SELECT SUM(');
+  });
+
   it('inlines in_segment and refuses cycles', () => {
     const rules: Record<string, unknown> = { a: { '>': [{ var: 'ltv' }, 10] }, b: { in_segment: ['c'] }, c: { in_segment: ['b'] } };
     const compiled = compileRule({ rule: { in_segment: ['a'] }, model, dialect: 'postgres', asOf, resolveSegment: (s) => rules[s] });
@@ -99,6 +115,6 @@ describe('compileRule', () => {
   it('excludes the model suppression rule', () => {
     const suppressed = compilerModelOf({ ...JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'segments/customers.model.json'), 'utf8')), suppression: { '!': { var: 'marketing_opt_in' } } });
     const { sql } = compileRule({ rule: true, model: suppressed, dialect: 'postgres', asOf });
-    expect(sql).toMatch(/WHERE \(NOT \(NOT COALESCE\("t"."marketing_opt_in", FALSE\)\)\)$|WHERE COALESCE\("t"."marketing_opt_in", FALSE\)$/);
+    expect(sql).toMatch(/WHERE "t"."marketing_opt_in"$/);
   });
 });

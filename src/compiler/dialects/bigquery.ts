@@ -18,6 +18,7 @@ export const bigqueryDialect: Dialect = {
   placeholder: (_param, index) => `@p${index}`,
   paramName: (index) => `p${index}`,
   constant(value, type) {
+    if (value === 'NaN') return `CAST('NaN' AS FLOAT64)`;
     if (value === null) return `CAST(NULL AS ${BIGQUERY_TYPES[type]})`;
     if (typeof value === 'boolean') return value ? 'TRUE' : 'FALSE';
     if (typeof value === 'number') return type === 'float' ? `CAST(${value} AS FLOAT64)` : String(value);

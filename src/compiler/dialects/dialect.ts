@@ -16,7 +16,7 @@ export interface Dialect {
   /** Parameter name as the driver wants it (BigQuery names its parameters). */
   paramName(index: number): string;
   /** Compiler-owned constant of a type (never rule text). */
-  constant(value: boolean | 0 | 1 | '' | 'null' | 'true' | 'false' | null, type: ParamType): string;
+  constant(value: boolean | 0 | 1 | '' | 'null' | 'true' | 'false' | 'NaN' | null, type: ParamType): string;
   castColumn(column: string, as: 'float' | 'integer'): string;
   stringCompare(op: '<' | '<=' | '>' | '>=', left: string, right: string): string;
   fn(fn: DialectFunction, args: string[]): string;

@@ -14,6 +14,7 @@ export const duckdbDialect: Dialect = {
   name: 'duckdb',
   placeholder: (param, index) => `CAST($${index} AS ${DUCK_TYPES[param.type]})`,
   constant(value, type) {
+    if (value === 'NaN') return `CAST('NaN' AS DOUBLE)`;
     if (value === null) return `CAST(NULL AS ${DUCK_TYPES[type]})`;
     if (typeof value === 'number') return type === 'float' ? `CAST(${value} AS DOUBLE)` : String(value);
     return postgresDialect.constant(value, type);

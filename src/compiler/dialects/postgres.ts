@@ -18,6 +18,7 @@ export const postgresDialect: Dialect = {
   placeholder: (param, index) => `$${index}::${PG_TYPES[param.type]}`,
   paramName: (index) => `$${index}`,
   constant(value, type) {
+    if (value === 'NaN') return `CAST('NaN' AS double precision)`;
     if (value === null) return `CAST(NULL AS ${PG_TYPES[type]})`;
     if (typeof value === 'boolean') return value ? 'TRUE' : 'FALSE';
     if (typeof value === 'number') return type === 'float' ? `CAST(${value} AS double precision)` : String(value);
