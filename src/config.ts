@@ -16,6 +16,8 @@ export interface Config {
   segmentsDir: string;
   logLevel: string;
   bodyLimitBytes: number;
+  /** Schema the service owns in the warehouse (snapshots, membership log, runs). */
+  stateSchema: string;
 }
 
 export class ConfigError extends Error {}
@@ -38,6 +40,12 @@ function demoFlag(env: NodeJS.ProcessEnv): boolean {
   throw new ConfigError(`DEMO must be auto, true or false, got "${env.DEMO}"`);
 }
 
+function stateSchemaFrom(env: NodeJS.ProcessEnv): string {
+  const value = env.STATE_SCHEMA || 'audiences_state';
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(value)) throw new ConfigError(`STATE_SCHEMA must be a plain SQL identifier, got "${value}"`);
+  return value;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
   return {
     host: env.HOST || '127.0.0.1',
@@ -51,5 +59,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     segmentsDir: path.resolve(cwd, env.SEGMENTS_DIR || 'segments'),
     logLevel: env.LOG_LEVEL || 'info',
     bodyLimitBytes: intFrom(env, 'BODY_LIMIT_BYTES', 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
+    stateSchema: stateSchemaFrom(env),
   };
 }

@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Knex } from 'knex';
 import type { Config } from './config';
 import { ModelsService } from './models/models-service';
+import { RefreshService } from './audiences/refresh-service';
 import { SegmentQueries } from './segments/segment-queries';
 import { SegmentsService } from './segments/segments-service';
 import { createDb } from './store/db';
@@ -22,6 +23,7 @@ export interface Runtime {
   models: ModelsService;
   segments: SegmentsService;
   queries: SegmentQueries;
+  refresh: RefreshService;
   close(): Promise<void>;
 }
 
@@ -53,12 +55,14 @@ export async function openRuntime(config: Config, options: { log: (line: string)
   const models = new ModelsService({ db, warehouse });
   const segments = new SegmentsService({ db });
   const queries = new SegmentQueries({ db, warehouse });
+  const refresh = new RefreshService({ db, warehouse, queries, stateSchema: config.stateSchema });
   let closed = false;
   return {
-    config, databaseUrl, embedded, db, warehouse, models, segments, queries,
+    config, databaseUrl, embedded, db, warehouse, models, segments, queries, refresh,
     close: async () => {
       if (closed) return;
       closed = true;
+      await refresh.drain();
       await warehouse.close().catch(() => {});
       await db.destroy().catch(() => {});
       await embedded?.stop();

@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { AttributeSchema, AttributeTypeSchema, ConsentSchema, IdentifiersSchema, ModelDefinitionSchema, ModelSchema, RelationshipSchema } from '../models/model-schema';
 import type { ModelsService } from '../models/models-service';
 import { RuleSchema, SegmentDefinitionSchema, SegmentPatchSchema, SegmentSchema, SegmentVersionSchema } from '../segments/segment-schema';
+import type { RefreshService } from '../audiences/refresh-service';
 import type { SegmentQueries } from '../segments/segment-queries';
 import type { SegmentsService } from '../segments/segments-service';
 import type { Warehouse } from '../warehouse/warehouse';
@@ -14,6 +15,7 @@ import { swaggerOptions } from './openapi';
 import { ProblemDetailSchema, ProblemSchema, registerProblemHandlers } from './problem';
 import { SegmentPageSchema, SegmentVersionPageSchema, segmentRoutes } from './segments/segment-routes';
 import { CompiledSegmentSchema, EvaluateRequestSchema, EvaluationSchema, PreviewRequestSchema, PreviewSchema, SegmentCountSchema, segmentQueryRoutes } from './segments/query-routes';
+import { ChangePageSchema, HistorySchema, MemberPageSchema, RefreshRunPageSchema, RefreshRunSchema, refreshRoutes } from './segments/refresh-routes';
 import { registerValidators } from './validation';
 import { TableDraftSchema, WarehouseTableListSchema, warehouseRoutes } from './warehouse/warehouse-routes';
 
@@ -23,6 +25,7 @@ export const SHARED_SCHEMAS = [
   AttributeTypeSchema, AttributeSchema, IdentifiersSchema, ConsentSchema, RelationshipSchema, ModelDefinitionSchema, ModelSchema, ModelPageSchema,
   RuleSchema, SegmentDefinitionSchema, SegmentPatchSchema, SegmentSchema, SegmentVersionSchema, SegmentPageSchema, SegmentVersionPageSchema,
   CompiledSegmentSchema, PreviewRequestSchema, PreviewSchema, SegmentCountSchema, EvaluateRequestSchema, EvaluationSchema,
+  RefreshRunSchema, RefreshRunPageSchema, MemberPageSchema, ChangePageSchema, HistorySchema,
   WarehouseTableListSchema, TableDraftSchema,
 ];
 
@@ -30,6 +33,7 @@ export interface AppServices {
   models: ModelsService;
   segments: SegmentsService;
   queries: SegmentQueries;
+  refresh: RefreshService;
   warehouse: Warehouse;
 }
 
@@ -74,10 +78,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/docs'));
 
-  const { models, segments, queries, warehouse } = options.services;
+  const { models, segments, queries, refresh, warehouse } = options.services;
   await app.register(modelRoutes, { models });
   await app.register(segmentRoutes, { segments });
   await app.register(segmentQueryRoutes, { queries });
+  await app.register(refreshRoutes, { refresh });
   await app.register(warehouseRoutes, { models, warehouse });
   return app;
 }

@@ -28,7 +28,9 @@ export class CompileError extends Error {
 export type Selection =
   | { kind: 'keys' }
   | { kind: 'count' }
-  | { kind: 'columns'; columns: Array<{ column: string; as: string }>; limit?: number };
+  | { kind: 'columns'; columns: Array<{ column: string; as: string }>; limit?: number }
+  /** A refresh snapshot: key and identifiers as text, plus their fingerprint; unordered. */
+  | { kind: 'snapshot'; columns: Array<{ column: string; as: string }> };
 
 export interface CompileOptions {
   rule: unknown;
@@ -91,6 +93,15 @@ export function compileRule(options: CompileOptions): CompiledRule {
   let text: string;
   if (select.kind === 'count') text = `SELECT COUNT(*) AS ${q('count')} ${from} WHERE ${whereSql}`;
   else if (select.kind === 'keys') text = `SELECT ${key} AS ${q('member_key')} ${from} WHERE ${whereSql}`;
+  else if (select.kind === 'snapshot') {
+    const identifiers = select.columns.map((c) => renderer.column('entity', c.column));
+    const columns = [
+      `${dialect.castText(key)} AS ${q('member_key')}`,
+      ...select.columns.map((c, i) => `${dialect.castText(identifiers[i]!)} AS ${q(c.as)}`),
+      `${dialect.fingerprint(identifiers)} AS ${q('fingerprint')}`,
+    ];
+    text = `SELECT ${columns.join(', ')} ${from} WHERE ${whereSql}`;
+  }
   else {
     const columns = [`${key} AS ${q('member_key')}`, ...select.columns.map((c) => `${renderer.column('entity', c.column)} AS ${q(c.as)}`)];
     text = `SELECT ${columns.join(', ')} ${from} WHERE ${whereSql} ORDER BY ${key}`;

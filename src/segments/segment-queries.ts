@@ -9,7 +9,7 @@ import { isUuid } from '../store/cursor';
 import type { Warehouse } from '../warehouse/warehouse';
 import { maskIdentifier } from './mask';
 
-interface Loaded {
+export interface Loaded {
   model: CompilerModel;
   definition: ModelDefinition;
   rules: Map<string, unknown>;
@@ -71,11 +71,20 @@ export class SegmentQueries {
     };
   }
 
-  private async loadSegment(idOrSlug: string): Promise<Loaded & { rule: unknown; slug: string }> {
+  /** A segment with its model and sibling rules: everything compiling it needs. */
+  async loadSegment(idOrSlug: string): Promise<Loaded & { id: string; rule: unknown; slug: string; version: number }> {
     const segment = (await this.deps.db('segments').where(isUuid(idOrSlug) ? { id: idOrSlug } : { slug: idOrSlug }).first()) as
-      | { slug: string; rule: unknown; model_id: string } | undefined;
+      | { id: string; slug: string; rule: unknown; model_id: string; version: number } | undefined;
     if (!segment) throw notFound(`Segment "${idOrSlug}" does not exist.`);
-    return { ...(await this.loadModel(segment.model_id)), rule: segment.rule, slug: segment.slug };
+    return { ...(await this.loadModel(segment.model_id)), id: segment.id, rule: segment.rule, slug: segment.slug, version: segment.version };
+  }
+
+  /** The query a refresh materializes: key, identifiers as text and their fingerprint. */
+  compileSnapshot(loaded: Loaded & { rule: unknown }, asOf: Date): { compiled: CompiledRule; identifierKinds: string[] } {
+    const identifiers = Object.entries(loaded.definition.identifiers ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string');
+    const columns = identifiers.map(([kind, name]) => ({ column: loaded.model.attributes.get(name)!.column, as: kind }));
+    const compiled = this.compile(loaded, loaded.rule, { dialect: this.deps.warehouse.dialect, asOf, select: { kind: 'snapshot', columns } });
+    return { compiled, identifierKinds: identifiers.map(([kind]) => kind) };
   }
 
   private compile(loaded: Loaded, rule: unknown, options: { dialect: DialectName; asOf: Date; basePointer?: string; select?: Parameters<typeof compileRule>[0]['select'] }): CompiledRule {

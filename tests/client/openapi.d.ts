@@ -208,6 +208,126 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/segments/{segment}/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refresh a segment
+         * @description Materializes the segment in the warehouse and records who entered and exited since the last refresh. Returns 202 with the running run, or with `wait=true` 200 with the finished run. Two refreshes of a segment never overlap, also across processes: 409 while one runs.
+         */
+        post: operations["refreshSegment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/segments/{segment}/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List refresh runs of a segment
+         * @description Runs of the segment, newest first, with their counts, timings, the SQL they ran and any error.
+         */
+        get: operations["listRefreshRuns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/refresh-runs/{run}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a refresh run
+         * @description One run: status, size, entered, exited, duration, segment version and SQL.
+         */
+        get: operations["getRefreshRun"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/segments/{segment}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List members of a segment
+         * @description Members of the latest refresh, ordered by member key. Identifiers are masked unless `reveal=true`.
+         */
+        get: operations["listSegmentMembers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/segments/{segment}/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who entered and exited
+         * @description Enter and exit events of the segment between `since` (inclusive) and `until` (exclusive; default now), in time order.
+         */
+        get: operations["listSegmentChanges"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/segments/{segment}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Size over time
+         * @description Size, entered and exited for every successful refresh, oldest first (at most 10,000), optionally between `since` and `until`.
+         */
+        get: operations["getSegmentHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/warehouse/tables": {
         parameters: {
             query?: never;
@@ -541,6 +661,82 @@ export interface components {
             member: boolean;
             /** Format: date-time */
             asOf: string;
+        };
+        /** @description One refresh of a segment. */
+        RefreshRun: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            segmentId: string;
+            /** @description The segment version this run materialized. */
+            segmentVersion: number;
+            /** @enum {string} */
+            status: "running" | "succeeded" | "failed";
+            /**
+             * Format: date-time
+             * @description Frozen as-of time of the run (time windows).
+             */
+            asOf: string;
+            /**
+             * Format: date-time
+             * @description Also the time stamped on its enter/exit events.
+             */
+            startedAt: string;
+            finishedAt: string | null;
+            size: number | null;
+            entered: number | null;
+            exited: number | null;
+            durationMs: number | null;
+            /** @description The compiled query the run materialized. */
+            sql: string;
+            error: string | null;
+        };
+        /** @description Refresh runs, newest first. */
+        RefreshRunPage: {
+            data: components["schemas"]["RefreshRun"][];
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            nextCursor: string | null;
+        };
+        /** @description Members of the latest snapshot, by member key. */
+        MemberPage: {
+            data: {
+                memberKey: string;
+                /** @description By identifier kind; masked unless `reveal=true`. */
+                identifiers: {
+                    [key: string]: string | null;
+                };
+            }[];
+            nextCursor: string | null;
+            /** @description The refresh the members come from; null before the first refresh. */
+            runId: string | null;
+        };
+        /** @description Enter and exit events, in time order. */
+        ChangePage: {
+            data: {
+                memberKey: string;
+                /** @enum {string} */
+                event: "enter" | "exit";
+                /** Format: uuid */
+                runId: string;
+                /** Format: date-time */
+                at: string;
+            }[];
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            nextCursor: string | null;
+        };
+        /** @description Size, entered and exited per successful refresh, oldest first: the size-over-time series. */
+        History: {
+            data: {
+                /** Format: uuid */
+                runId: string;
+                /** Format: date-time */
+                at: string;
+                /** Format: date-time */
+                asOf: string;
+                size: number;
+                entered: number;
+                exited: number;
+            }[];
         };
         /** @description Tables and views of the warehouse. */
         WarehouseTableList: {
@@ -3105,6 +3301,772 @@ export interface operations {
                      *       "status": 415,
                      *       "detail": "Unsupported Media Type: text/plain",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    refreshSegment: {
+        parameters: {
+            query?: {
+                /** @description Answer when the run has finished. */
+                wait?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description Segment id or slug. */
+                segment: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "asOf": "2026-11-25T10:00:00Z"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * Format: date-time
+                     * @description As-of time; defaults to now.
+                     */
+                    asOf?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The finished run (wait=true). */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "9a7c2f0e-1b2d-4c3e-8f4a-5b6c7d8e9f00",
+                     *       "segmentId": "5f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
+                     *       "segmentVersion": 3,
+                     *       "status": "succeeded",
+                     *       "asOf": "2026-11-25T10:00:00.000Z",
+                     *       "startedAt": "2026-11-25T10:00:00.120Z",
+                     *       "finishedAt": "2026-11-25T10:00:01.480Z",
+                     *       "size": 5120,
+                     *       "entered": 230,
+                     *       "exited": 41,
+                     *       "durationMs": 1360,
+                     *       "sql": "SELECT CAST(\"t\".\"customer_id\" AS text) AS \"member_key\", … FROM \"demo\".\"customers\" AS \"t\" WHERE …",
+                     *       "error": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RefreshRun"];
+                };
+            };
+            /** @description The run, started. */
+            202: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "9a7c2f0e-1b2d-4c3e-8f4a-5b6c7d8e9f00",
+                     *       "segmentId": "5f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
+                     *       "segmentVersion": 3,
+                     *       "status": "running",
+                     *       "asOf": "2026-11-25T10:00:00.000Z",
+                     *       "startedAt": "2026-11-25T10:00:00.120Z",
+                     *       "finishedAt": null,
+                     *       "size": null,
+                     *       "entered": null,
+                     *       "exited": null,
+                     *       "durationMs": null,
+                     *       "sql": "SELECT CAST(\"t\".\"customer_id\" AS text) AS \"member_key\", … FROM \"demo\".\"customers\" AS \"t\" WHERE …",
+                     *       "error": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RefreshRun"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (duplicate slug, resource in use). */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/conflict",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "A segment with slug \"vip\" already exists.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the limit. */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/payload-too-large",
+                     *       "title": "Payload too large",
+                     *       "status": 413,
+                     *       "detail": "Request body is too large",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. */
+            415: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/plain",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listRefreshRuns: {
+        parameters: {
+            query?: {
+                /** @description Page size (at most 200). */
+                limit?: number;
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Segment id or slug. */
+                segment: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of runs. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "9a7c2f0e-1b2d-4c3e-8f4a-5b6c7d8e9f00",
+                     *           "segmentId": "5f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
+                     *           "segmentVersion": 3,
+                     *           "status": "succeeded",
+                     *           "asOf": "2026-11-25T10:00:00.000Z",
+                     *           "startedAt": "2026-11-25T10:00:00.120Z",
+                     *           "finishedAt": "2026-11-25T10:00:01.480Z",
+                     *           "size": 5120,
+                     *           "entered": 230,
+                     *           "exited": 41,
+                     *           "durationMs": 1360,
+                     *           "sql": "SELECT CAST(\"t\".\"customer_id\" AS text) AS \"member_key\", … FROM \"demo\".\"customers\" AS \"t\" WHERE …",
+                     *           "error": null
+                     *         }
+                     *       ],
+                     *       "nextCursor": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RefreshRunPage"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getRefreshRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Run id. */
+                run: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "9a7c2f0e-1b2d-4c3e-8f4a-5b6c7d8e9f00",
+                     *       "segmentId": "5f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
+                     *       "segmentVersion": 3,
+                     *       "status": "succeeded",
+                     *       "asOf": "2026-11-25T10:00:00.000Z",
+                     *       "startedAt": "2026-11-25T10:00:00.120Z",
+                     *       "finishedAt": "2026-11-25T10:00:01.480Z",
+                     *       "size": 5120,
+                     *       "entered": 230,
+                     *       "exited": 41,
+                     *       "durationMs": 1360,
+                     *       "sql": "SELECT CAST(\"t\".\"customer_id\" AS text) AS \"member_key\", … FROM \"demo\".\"customers\" AS \"t\" WHERE …",
+                     *       "error": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RefreshRun"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSegmentMembers: {
+        parameters: {
+            query?: {
+                /** @description Page size (at most 200). */
+                limit?: number;
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Return identifiers in clear. */
+                reveal?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description Segment id or slug. */
+                segment: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of members. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "memberKey": "1017",
+                     *           "identifiers": {
+                     *             "email": "j***@example.com",
+                     *             "phone": "***4567",
+                     *             "country": "US"
+                     *           }
+                     *         }
+                     *       ],
+                     *       "nextCursor": "eyJhZnRlciI6IjEwMTcifQ",
+                     *       "runId": "9a7c2f0e-1b2d-4c3e-8f4a-5b6c7d8e9f00"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["MemberPage"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSegmentChanges: {
+        parameters: {
+            query: {
+                /** @description Page size (at most 200). */
+                limit?: number;
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                since: string;
+                until?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Segment id or slug. */
+                segment: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "memberKey": "1017",
+                     *           "event": "enter",
+                     *           "runId": "9a7c2f0e-1b2d-4c3e-8f4a-5b6c7d8e9f00",
+                     *           "at": "2026-11-25T10:00:00.120Z"
+                     *         }
+                     *       ],
+                     *       "nextCursor": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ChangePage"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSegmentHistory: {
+        parameters: {
+            query?: {
+                since?: string;
+                until?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Segment id or slug. */
+                segment: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The series. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "runId": "9a7c2f0e-1b2d-4c3e-8f4a-5b6c7d8e9f00",
+                     *           "at": "2026-11-25T10:00:00.120Z",
+                     *           "asOf": "2026-11-25T10:00:00.000Z",
+                     *           "size": 5120,
+                     *           "entered": 230,
+                     *           "exited": 41
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["History"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
                      *       "requestId": "req-1"
                      *     }
                      */

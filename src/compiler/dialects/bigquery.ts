@@ -50,5 +50,7 @@ export const bigqueryDialect: Dialect = {
   arrayFrom: (array) => `UNNEST(${array}) AS \`v\``,
   elementColumn: '`v`',
   tableName: (schema, table) => `${quote(schema)}.${quote(table)}`,
+  castText: (value) => `CAST(${value} AS STRING)`,
+  fingerprint: (values) => `TO_HEX(MD5(${values.length ? `CONCAT(${values.map((v) => `COALESCE(CAST(${v} AS STRING), '\\\\N')`).join(`, '|', `)})` : `''`}))`,
   driverValue: (param) => param.value,
 };

@@ -27,6 +27,10 @@ export interface Dialect {
   arrayFrom(array: string): string;
   readonly elementColumn: string;
   tableName(schema: string, table: string): string;
+  /** Any value as text (identifiers stored in snapshots). */
+  castText(value: string): string;
+  /** A hex digest of values (NULL-safe, order-sensitive): detects changed identifiers between refreshes. */
+  fingerprint(values: string[]): string;
   /** The value handed to the driver for a parameter. */
   driverValue(param: Param): unknown;
 }

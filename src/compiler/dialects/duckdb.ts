@@ -39,5 +39,7 @@ export const duckdbDialect: Dialect = {
   regexSource: (pattern) => regexFor('re2', pattern),
   arrayFrom: (array) => `(SELECT unnest(${array}) AS "v") AS "e"`,
   tableName: (schema, table) => `${quoteDoubled(schema)}.${quoteDoubled(table)}`,
+  castText: (value) => `CAST(${value} AS VARCHAR)`,
+  fingerprint: (values) => `md5(${values.length ? values.map((v) => `COALESCE(CAST(${v} AS VARCHAR), '\\N')`).join(` || '|' || `) : `''`})`,
   driverValue: (param) => param.value,
 };

@@ -50,5 +50,7 @@ export const postgresDialect: Dialect = {
   arrayFrom: (array) => `unnest(${array}) AS "e"("v")`,
   elementColumn: '"e"."v"',
   tableName: (schema, table) => `${quoteDoubled(schema)}.${quoteDoubled(table)}`,
+  castText: (value) => `CAST(${value} AS text)`,
+  fingerprint: (values) => `md5(${values.length ? values.map((v) => `COALESCE(CAST(${v} AS text), '\\N')`).join(` || '|' || `) : `''`})`,
   driverValue: (param) => (param.type === 'float' && Object.is(param.value, -0) ? 0 : param.value),
 };
