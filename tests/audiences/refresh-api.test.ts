@@ -5,8 +5,9 @@ let service: TestService;
 beforeAll(async () => { service = await startTestService({ customers: 400 }); });
 afterAll(async () => { await service?.close(); });
 
-const refresh = (segment: string, body: Record<string, unknown> = {}, wait = true) =>
-  service.app.inject({ method: 'POST', url: `/v1/segments/${segment}/refresh${wait ? '?wait=true' : ''}`, headers: { 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+// As clients send it: a POST without a body.
+const refresh = (segment: string, query: Record<string, string> = {}, wait = true) =>
+  service.app.inject({ method: 'POST', url: `/v1/segments/${segment}/refresh?${new URLSearchParams({ ...query, ...(wait ? { wait: 'true' } : {}) })}` });
 const usHighValue = async () =>
   (await service.runtime.warehouse.query<{ customer_id: number }>(`select customer_id from demo.customers where country = 'US' and ltv > 500 order by 1`)).map((r) => String(r.customer_id));
 

@@ -3334,6 +3334,8 @@ export interface operations {
             query?: {
                 /** @description Answer when the run has finished. */
                 wait?: boolean;
+                /** @description As-of time for time windows; defaults to now. */
+                asOf?: string;
             };
             header?: never;
             path: {
@@ -3342,22 +3344,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
-            content: {
-                /**
-                 * @example {
-                 *       "asOf": "2026-11-25T10:00:00Z"
-                 *     }
-                 */
-                "application/json": {
-                    /**
-                     * Format: date-time
-                     * @description As-of time; defaults to now.
-                     */
-                    asOf?: string;
-                };
-            };
-        };
+        requestBody?: never;
         responses: {
             /** @description The finished run (wait=true). */
             200: {
@@ -3472,46 +3459,6 @@ export interface operations {
                      *       "title": "Conflict",
                      *       "status": 409,
                      *       "detail": "A segment with slug \"vip\" already exists.",
-                     *       "instance": "/v1/segments",
-                     *       "requestId": "req-1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request body is larger than the limit. */
-            413: {
-                headers: {
-                    "x-request-id": components["headers"]["RequestId"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "https://audiences.dev/problems/payload-too-large",
-                     *       "title": "Payload too large",
-                     *       "status": 413,
-                     *       "detail": "Request body is too large",
-                     *       "instance": "/v1/segments",
-                     *       "requestId": "req-1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request body is not `application/json`. */
-            415: {
-                headers: {
-                    "x-request-id": components["headers"]["RequestId"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "https://audiences.dev/problems/unsupported-media-type",
-                     *       "title": "Unsupported media type",
-                     *       "status": 415,
-                     *       "detail": "Unsupported Media Type: text/plain",
                      *       "instance": "/v1/segments",
                      *       "requestId": "req-1"
                      *     }

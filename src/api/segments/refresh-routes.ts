@@ -74,7 +74,7 @@ const runExample = {
   size: 5120, entered: 230, exited: 41, durationMs: 1360,
   sql: 'SELECT CAST("t"."customer_id" AS text) AS "member_key", … FROM "demo"."customers" AS "t" WHERE …', error: null,
 };
-documentExamples('refreshSegment', { request: { asOf: '2026-11-25T10:00:00Z' }, responses: { 200: runExample, 202: { ...runExample, status: 'running', finishedAt: null, size: null, entered: null, exited: null, durationMs: null } } });
+documentExamples('refreshSegment', { responses: { 200: runExample, 202: { ...runExample, status: 'running', finishedAt: null, size: null, entered: null, exited: null, durationMs: null } } });
 documentExamples('listRefreshRuns', { responses: { 200: { data: [runExample], nextCursor: null } } });
 documentExamples('getRefreshRun', { responses: { 200: runExample } });
 documentExamples('listSegmentMembers', { responses: { 200: { data: [{ memberKey: '1017', identifiers: { email: 'j***@example.com', phone: '***4567', country: 'US' } }], nextCursor: 'eyJhZnRlciI6IjEwMTcifQ', runId: runExample.id } } });
@@ -87,12 +87,14 @@ export const refreshRoutes: FastifyPluginAsyncTypebox<{ refresh: RefreshService 
       operationId: 'refreshSegment', tags: ['refresh'], summary: 'Refresh a segment',
       description: 'Materializes the segment in the warehouse and records who entered and exited since the last refresh. Returns 202 with the running run, or with `wait=true` 200 with the finished run. Two refreshes of a segment never overlap, also across processes: 409 while one runs.',
       params: SegmentParams,
-      querystring: Type.Object({ wait: Type.Optional(Type.Boolean({ default: false, description: 'Answer when the run has finished.' })) }, { additionalProperties: false }),
-      body: Type.Optional(Type.Object({ asOf: Type.Optional(Type.String({ format: 'date-time', description: 'As-of time; defaults to now.' })) }, { additionalProperties: false })),
-      response: { 200: json(ref(RefreshRunSchema), 'The finished run (wait=true).'), 202: json(ref(RefreshRunSchema), 'The run, started.'), ...problemResponses(400, 404, 409, 413, 415) },
+      querystring: Type.Object({
+        wait: Type.Optional(Type.Boolean({ default: false, description: 'Answer when the run has finished.' })),
+        asOf: Type.Optional(Type.String({ format: 'date-time', description: 'As-of time for time windows; defaults to now.' })),
+      }, { additionalProperties: false }),
+      response: { 200: json(ref(RefreshRunSchema), 'The finished run (wait=true).'), 202: json(ref(RefreshRunSchema), 'The run, started.'), ...problemResponses(400, 404, 409) },
     },
   }, async (request, reply) => {
-    const asOf = request.body?.asOf;
+    const asOf = request.query.asOf;
     const run = await refresh.start(request.params.segment, { ...(asOf ? { asOf: new Date(asOf) } : {}), wait: request.query.wait ?? false });
     reply.code(run.status === 'running' ? 202 : 200).header('location', `/v1/refresh-runs/${run.id}`);
     return run;
