@@ -32,3 +32,5 @@ export function pageOf(item: TSchema, id: string, description: string) {
     { $id: id, additionalProperties: false, description },
   );
 }
+
+export const SegmentParams = Type.Object({ segment: Type.String({ minLength: 1, maxLength: 64, description: 'Segment id or slug.' }) });

@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { DIALECTS } from '../../compiler/dialects/dialect';
 import type { SegmentQueries } from '../../segments/segment-queries';
 import { RuleSchema } from '../../segments/segment-schema';
+import { SegmentParams } from '../common-schemas';
 import { documentExamples } from '../openapi-examples';
 import { problemResponses } from '../problem';
 import { ref, slug, stringEnum } from '../schema-helpers';
@@ -67,7 +68,6 @@ export const EvaluationSchema = Type.Object(
   { $id: 'Evaluation', additionalProperties: false, description: 'Whether the record is a member (json-logic-js with the audiences extensions).' },
 );
 
-const SegmentParams = Type.Object({ segment: Type.String({ minLength: 1, maxLength: 64, description: 'Segment id or slug.' }) });
 const asOfOf = (value: string | undefined) => (value === undefined ? {} : { asOf: new Date(value) });
 
 documentExamples('compileSegment', {

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { RefreshService } from '../../audiences/refresh-service';
-import { PaginationQuery, pageOf } from '../common-schemas';
+import { PaginationQuery, SegmentParams, pageOf } from '../common-schemas';
 import { documentExamples } from '../openapi-examples';
 import { problemResponses } from '../problem';
 import { ref, stringEnum } from '../schema-helpers';
@@ -65,7 +65,6 @@ export const HistorySchema = Type.Object(
   { $id: 'History', additionalProperties: false, description: 'Size, entered and exited per successful refresh, oldest first: the size-over-time series.' },
 );
 
-const SegmentParams = Type.Object({ segment: Type.String({ minLength: 1, maxLength: 64, description: 'Segment id or slug.' }) });
 const json = (schema: ReturnType<typeof ref>, description: string) => ({ description, content: { 'application/json': { schema } } });
 
 const runExample = {

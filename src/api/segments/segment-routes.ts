@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { SegmentDefinitionSchema, SegmentPatchSchema, SegmentSchema, SegmentVersionSchema } from '../../segments/segment-schema';
 import type { SegmentsService } from '../../segments/segments-service';
 import { etagOf } from '../../store/etag';
-import { CreatedHeaders, ETagHeader, IfMatchHeaders, PaginationQuery, pageOf } from '../common-schemas';
+import { CreatedHeaders, ETagHeader, IfMatchHeaders, PaginationQuery, SegmentParams, pageOf } from '../common-schemas';
 import { segmentDefinitionExample, timestamps } from '../examples';
 import { documentExamples } from '../openapi-examples';
 import { problemResponses } from '../problem';
@@ -22,7 +22,6 @@ documentExamples('getSegment', { responses: { 200: segmentExample } });
 documentExamples('updateSegment', { request: patchExample, responses: { 200: { ...segmentExample, ...patchExample, version: 2 } } });
 documentExamples('listSegmentVersions', { responses: { 200: { data: [{ ...versionExample, ...patchExample, version: 2 }, versionExample], nextCursor: null } } });
 
-const SegmentParams = Type.Object({ segment: Type.String({ minLength: 1, maxLength: 64, description: 'Segment id or slug.' }) });
 
 const segmentResponse = (description: string, headers: Record<string, unknown> = ETagHeader) => ({
   description, headers,
