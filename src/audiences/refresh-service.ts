@@ -4,7 +4,9 @@ import { conflict, notFound } from '../errors';
 import type { SegmentQueries } from '../segments/segment-queries';
 import { maskIdentifier } from '../segments/mask';
 import { decodeCursor, isUuid, pageSize, toPage, type Page } from '../store/cursor';
+import type { Param } from '../compiler/ir';
 import type { Warehouse } from '../warehouse/warehouse';
+import { refreshOnBigQuery, runsScripts } from './bigquery-refresh';
 import { SNAPSHOT_TABLE, StateSql } from './state-sql';
 
 export type RefreshStatus = 'running' | 'succeeded' | 'failed';
@@ -76,6 +78,12 @@ export class RefreshService {
       for (const [index, statements] of migrations.entries()) {
         const version = index + 1;
         if (applied.has(version)) continue;
+        if (warehouse.dialect === 'bigquery') {
+          // No DDL in BigQuery transactions: its migrations are re-runnable (IF NOT EXISTS), recorded last.
+          for (const statement of statements) await warehouse.query(statement);
+          await warehouse.query(this.sql.recordMigration(), [version, new Date().toISOString()]);
+          continue;
+        }
         await warehouse.transaction(async (query) => {
           for (const statement of statements) await query(statement);
           await query(this.sql.recordMigration(), [version, new Date().toISOString()]);
@@ -134,7 +142,7 @@ export class RefreshService {
         .insert({ id: randomUUID(), segment_id: loaded.id, segment_version: loaded.version, status: 'running', as_of: asOf, sql: compiled.sql, params: JSON.stringify(compiled.params) as never })
         .returning('*');
       recorded(toRun(row!));
-      return this.execute(row!, { segmentSlug: loaded.slug, identifierKinds, params: compiled.params.map((p) => p.value) });
+      return this.execute(row!, { segmentSlug: loaded.slug, identifierKinds, params: compiled.params.map((p) => p.value), typedParams: compiled.params });
     });
     this.track(execution);
     if (options.wait) return execution;
@@ -152,13 +160,13 @@ export class RefreshService {
     await Promise.all([...this.inFlight]);
   }
 
-  private async execute(run: RunRow, context: { segmentSlug: string; identifierKinds: string[]; params: unknown[] }): Promise<RefreshRun> {
+  private async execute(run: RunRow, context: { segmentSlug: string; identifierKinds: string[]; params: unknown[]; typedParams: readonly Param[] }): Promise<RefreshRun> {
     const { db, warehouse } = this.options;
     const started = Date.now();
     try {
       await this.ensureState();
       const table = this.sql.snapshotTable(run.segment_id, run.id);
-      const result = await warehouse.transaction(async (query) => {
+      const result = warehouse.dialect === 'bigquery' ? await this.runOnBigQuery(run, table, context) : await warehouse.transaction(async (query) => {
         const [pointer] = (await query(this.sql.currentPointer(), [run.segment_id])) as Array<{ current_table: string; previous_table: string | null }>;
         const previous = pointer && SNAPSHOT_TABLE.test(pointer.current_table) ? pointer.current_table : null;
         // Events of a run are stamped with its start, so runs of a segment have distinct, increasing times.
@@ -190,6 +198,16 @@ export class RefreshService {
       }).returning('*');
       return toRun(row!);
     }
+  }
+
+  /** BigQuery: no DDL in transactions, no mixed parameter styles — the same algorithm in steps (see bigquery-refresh.ts). */
+  private runOnBigQuery(run: RunRow, table: string, context: { segmentSlug: string; identifierKinds: string[]; typedParams: readonly Param[] }) {
+    const { warehouse } = this.options;
+    if (!runsScripts(warehouse)) throw new Error('this BigQuery warehouse cannot run scripts with named parameters');
+    return refreshOnBigQuery(warehouse, this.sql, {
+      segmentId: run.segment_id, segmentSlug: context.segmentSlug, segmentVersion: run.segment_version, runId: run.id, asOf: run.as_of,
+      startedAt: run.started_at, identifierKinds: context.identifierKinds, compiled: { sql: run.sql, params: context.typedParams }, table,
+    });
   }
 
   private async segmentId(idOrSlug: string): Promise<{ id: string; slug: string }> {
@@ -263,12 +281,8 @@ export class RefreshService {
     await this.ensureState();
     const after = decodeCursor(options.cursor);
     const limit = pageSize(options);
-    const base = [segment.id, options.since.toISOString(), options.until.toISOString()];
-    let params: unknown[] = [...base, limit + 1];
-    if (after !== undefined) {
-      const [at, memberKey, event] = JSON.parse(after) as [string, string, string];
-      params = [...base, at, memberKey, event, limit + 1];
-    }
+    const cursor = after !== undefined ? (JSON.parse(after) as [string, string, string]) : undefined;
+    const params = this.sql.changesParams(segment.id, options.since.toISOString(), options.until.toISOString(), cursor, limit + 1);
     const rows = await this.options.warehouse.query<{ member_key: string; event: 'enter' | 'exit'; run_id: string; at: string | Date }>(this.sql.changesPage({ after: after !== undefined }), params);
     const changes = rows.map((r) => ({ memberKey: String(r.member_key), event: r.event, runId: r.run_id, at: new Date(r.at).toISOString() }));
     return toPage(changes, limit, (c) => JSON.stringify([c.at, c.memberKey, c.event]));

@@ -22,6 +22,12 @@ export class StateSql {
   private get big() { return this.dialect === 'bigquery'; }
   /** Positional placeholder i (1-based) in the engine's own SQL. */
   p(i: number): string { return this.big ? '?' : `$${i}`; }
+  /** A TIMESTAMP placeholder: BigQuery infers a STRING type for an ISO string, so it is cast. */
+  pt(i: number): string { return this.big ? 'CAST(? AS TIMESTAMP)' : `$${i}`; }
+  /** `at` is a reserved keyword in GoogleSQL: always quoted. */
+  private get at(): string { return this.d.quoteIdentifier('at'); }
+  /** BigQuery cannot run DDL in a transaction: its migrations must be safe to re-run. */
+  private get createTable(): string { return this.big ? 'CREATE TABLE IF NOT EXISTS' : 'CREATE TABLE'; }
   table(name: string): string { return this.d.tableName(this.schema, name); }
   private get text() { return this.big ? 'STRING' : 'VARCHAR'; }
   private get bigint() { return this.big ? 'INT64' : 'BIGINT'; }
@@ -47,7 +53,7 @@ export class StateSql {
   }
 
   recordMigration(): string {
-    return `INSERT INTO ${this.table('_state_migrations')} (version, applied_at) VALUES (${this.p(1)}, ${this.p(2)})`;
+    return `INSERT INTO ${this.table('_state_migrations')} (version, applied_at) VALUES (${this.p(1)}, ${this.pt(2)})`;
   }
 
   /** Versioned migrations of the state schema: each entry is the statements of one version. */
@@ -55,12 +61,12 @@ export class StateSql {
     const t = this.text; const n = this.notNull; const time = this.time; const big = this.bigint;
     return [
       [
-        `CREATE TABLE ${this.table('membership_log')} (segment_id ${t}${n}, member_key ${t}${n}, event ${t}${n}, run_id ${t}${n}, at ${time}${n})`,
-        `CREATE TABLE ${this.table('snapshots')} (segment_id ${t}${n}, current_table ${t}${n}, previous_table ${t}, run_id ${t}${n}, refreshed_at ${time}${n})`,
-        `CREATE TABLE ${this.table('refresh_runs')} (run_id ${t}${n}, segment_id ${t}${n}, segment_slug ${t}, segment_version ${big}, as_of ${time}${n}, ` +
+        `${this.createTable} ${this.table('membership_log')} (segment_id ${t}${n}, member_key ${t}${n}, event ${t}${n}, run_id ${t}${n}, ${this.at} ${time}${n})`,
+        `${this.createTable} ${this.table('snapshots')} (segment_id ${t}${n}, current_table ${t}${n}, previous_table ${t}, run_id ${t}${n}, refreshed_at ${time}${n})`,
+        `${this.createTable} ${this.table('refresh_runs')} (run_id ${t}${n}, segment_id ${t}${n}, segment_slug ${t}, segment_version ${big}, as_of ${time}${n}, ` +
           `started_at ${time}${n}, finished_at ${time}${n}, size ${big}${n}, entered ${big}${n}, exited ${big}${n}, snapshot_table ${t}${n})`,
         ...(this.big ? [] : [
-          `CREATE INDEX membership_log_segment_at ON ${this.table('membership_log')} (segment_id, at)`,
+          `CREATE INDEX membership_log_segment_at ON ${this.table('membership_log')} (segment_id, ${this.at})`,
           `CREATE INDEX membership_log_run ON ${this.table('membership_log')} (run_id)`,
         ]),
       ],
@@ -79,16 +85,24 @@ export class StateSql {
     return `INSERT INTO ${this.table(name)} (${columns}) ${compiledSql}`;
   }
 
+  /**
+   * BigQuery: creates and fills a snapshot in one statement from the compiled snapshot query (named
+   * `@p1`… parameters). The column list keeps the NOT NULLs of `createSnapshot`.
+   */
+  createSnapshotAs(name: string, identifierKinds: string[], compiledSql: string): string {
+    return `${this.createSnapshot(name, identifierKinds)} AS ${compiledSql}`;
+  }
+
   currentPointer(): string {
     return `SELECT current_table, previous_table, run_id FROM ${this.table('snapshots')} WHERE segment_id = ${this.p(1)}`;
   }
 
   /** Members of `from` absent from `other` (or all of `from` when there is no other) into the log. */
-  logDifference(event: 'enter' | 'exit', from: string, other: string | null): string {
+  logDifference(event: 'enter' | 'exit', from: string, other: string | null, values: [segmentId: string, runId: string, at: string] = [this.p(1), this.p(2), this.pt(3)]): string {
     const q = this.d.quoteIdentifier;
     const anti = other ? ` WHERE NOT EXISTS (SELECT 1 FROM ${this.table(other)} AS o WHERE o.${q('member_key')} = s.${q('member_key')})` : '';
-    return `INSERT INTO ${this.table('membership_log')} (segment_id, member_key, event, run_id, at) ` +
-      `SELECT ${this.p(1)}, s.${q('member_key')}, '${event}', ${this.p(2)}, ${this.p(3)} FROM ${this.table(from)} AS s${anti}`;
+    return `INSERT INTO ${this.table('membership_log')} (segment_id, member_key, event, run_id, ${this.at}) ` +
+      `SELECT ${values[0]}, s.${q('member_key')}, '${event}', ${values[1]}, ${values[2]} FROM ${this.table(from)} AS s${anti}`;
   }
 
   countEvents(): string {
@@ -99,21 +113,53 @@ export class StateSql {
     return `SELECT COUNT(*) AS n FROM ${this.table(name)}`;
   }
 
-  deletePointer(): string {
-    return `DELETE FROM ${this.table('snapshots')} WHERE segment_id = ${this.p(1)}`;
+  deletePointer(segmentId: string = this.p(1)): string {
+    return `DELETE FROM ${this.table('snapshots')} WHERE segment_id = ${segmentId}`;
   }
 
-  insertPointer(): string {
-    return `INSERT INTO ${this.table('snapshots')} (segment_id, current_table, previous_table, run_id, refreshed_at) VALUES (${[1, 2, 3, 4, 5].map((i) => this.p(i)).join(', ')})`;
+  insertPointer(values: string[] = [this.p(1), this.p(2), this.p(3), this.p(4), this.pt(5)]): string {
+    return `INSERT INTO ${this.table('snapshots')} (segment_id, current_table, previous_table, run_id, refreshed_at) VALUES (${values.join(', ')})`;
   }
 
   dropTable(name: string): string {
     return `DROP TABLE IF EXISTS ${this.table(name)}`;
   }
 
-  recordRun(): string {
+  recordRun(values: string[] = Array.from({ length: 11 }, (_, i) => ([5, 6, 7].includes(i + 1) ? this.pt(i + 1) : this.p(i + 1)))): string {
     return `INSERT INTO ${this.table('refresh_runs')} (run_id, segment_id, segment_slug, segment_version, as_of, started_at, finished_at, size, entered, exited, snapshot_table) ` +
-      `VALUES (${Array.from({ length: 11 }, (_, i) => this.p(i + 1)).join(', ')})`;
+      `VALUES (${values.join(', ')})`;
+  }
+
+  /** What a recorded run counted (BigQuery: read back when it is unclear whether a refresh committed). */
+  recordedRun(): string {
+    return `SELECT size, entered, exited, snapshot_table FROM ${this.table('refresh_runs')} WHERE run_id = ${this.p(1)}`;
+  }
+
+  /**
+   * BigQuery: the transactional part of a refresh as ONE multi-statement script with named
+   * parameters only (`@segment_id`, `@run_id`, `@at`, … — never `@p<n>`, the compiled query's
+   * names). BigQuery allows no CREATE / DROP of permanent tables in a transaction, so the
+   * snapshot was created before (`createSnapshotAs`) and the displaced one is dropped after the
+   * commit. The counts come from `@@row_count` (no scan of the log) and are the script's last
+   * result, read only once the transaction has committed.
+   */
+  refreshScript(table: string, previous: string | null): string {
+    const named = ['@segment_id', '@run_id', '@at'] as [string, string, string];
+    return [
+      'DECLARE v_entered INT64 DEFAULT 0;',
+      'DECLARE v_exited INT64 DEFAULT 0;',
+      'DECLARE v_size INT64 DEFAULT 0;',
+      'BEGIN TRANSACTION;',
+      `${this.logDifference('enter', table, previous, named)};`,
+      'SET v_entered = @@row_count;',
+      ...(previous ? [`${this.logDifference('exit', previous, table, named)};`, 'SET v_exited = @@row_count;'] : []),
+      `SET v_size = (${this.countRows(table)});`,
+      `${this.deletePointer('@segment_id')};`,
+      `${this.insertPointer(['@segment_id', '@snapshot_table', '@previous_table', '@run_id', '@at'])};`,
+      `${this.recordRun(['@run_id', '@segment_id', '@segment_slug', '@segment_version', '@as_of', '@at', '@finished_at', 'v_size', 'v_entered', 'v_exited', '@snapshot_table'])};`,
+      'COMMIT TRANSACTION;',
+      'SELECT v_size AS size, v_entered AS entered, v_exited AS exited;',
+    ].join('\n');
   }
 
   /** A page of the current snapshot, by member key. */
@@ -126,16 +172,28 @@ export class StateSql {
 
   /** Enters and exits of a segment in [since, until), in time order; keyset-paginated. */
   changesPage(options: { after: boolean }): string {
-    const cursor = options.after ? ` AND (at > ${this.p(4)} OR (at = ${this.p(4)} AND (member_key > ${this.p(5)} OR (member_key = ${this.p(5)} AND event > ${this.p(6)}))))` : '';
+    const at = this.at;
+    const cursor = options.after ? ` AND (${at} > ${this.pt(4)} OR (${at} = ${this.pt(4)} AND (member_key > ${this.p(5)} OR (member_key = ${this.p(5)} AND event > ${this.p(6)}))))` : '';
+    // LIMIT takes a literal or a parameter (an INT64 one on BigQuery: the caller passes an integer).
     const limit = this.p(options.after ? 7 : 4);
-    return `SELECT member_key, event, run_id, at FROM ${this.table('membership_log')} WHERE segment_id = ${this.p(1)} AND at >= ${this.p(2)} AND at < ${this.p(3)}${cursor} ` +
-      `ORDER BY at, member_key, event LIMIT ${limit}`;
+    return `SELECT member_key, event, run_id, ${at} FROM ${this.table('membership_log')} WHERE segment_id = ${this.p(1)} AND ${at} >= ${this.pt(2)} AND ${at} < ${this.pt(3)}${cursor} ` +
+      `ORDER BY ${at}, member_key, event LIMIT ${limit}`;
+  }
+
+  /**
+   * The values of `changesPage`'s placeholders, in their order. BigQuery's `?` are not numbered:
+   * a value used twice is bound twice.
+   */
+  changesParams(segmentId: string, since: string, until: string, cursor: [at: string, memberKey: string, event: string] | undefined, limit: number): unknown[] {
+    if (!cursor) return [segmentId, since, until, limit];
+    const [at, memberKey, event] = cursor;
+    return this.big ? [segmentId, since, until, at, at, memberKey, memberKey, event, limit] : [segmentId, since, until, at, memberKey, event, limit];
   }
 
   /** Replays the log: members of a segment as of a run (for audits and invariant checks). */
   membersFromLog(): string {
     // A run logs at most one event per member, and runs of a segment have distinct, increasing `at`.
-    return `SELECT member_key FROM (SELECT member_key, event, ROW_NUMBER() OVER (PARTITION BY member_key ORDER BY at DESC) AS rn ` +
-      `FROM ${this.table('membership_log')} WHERE segment_id = ${this.p(1)} AND at <= ${this.p(2)}) l WHERE rn = 1 AND event = 'enter' ORDER BY member_key`;
+    return `SELECT member_key FROM (SELECT member_key, event, ROW_NUMBER() OVER (PARTITION BY member_key ORDER BY ${this.at} DESC) AS rn ` +
+      `FROM ${this.table('membership_log')} WHERE segment_id = ${this.p(1)} AND ${this.at} <= ${this.pt(2)}) AS l WHERE rn = 1 AND event = 'enter' ORDER BY member_key`;
   }
 }

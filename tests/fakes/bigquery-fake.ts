@@ -140,6 +140,8 @@ const STATUS_TEXT: Record<number, string> = {
 export class BigQueryFake {
   /** Every request received, in order. */
   readonly requests: RecordedRequest[] = [];
+  /** Every query the handler was asked to answer (jobs.query and jobs.insert), in order: SQL, parameters, mode. */
+  readonly queries: FakeQueryRequest[] = [];
   readonly token: string;
   private readonly server: http.Server;
   private readonly defaultPageSize: number;
@@ -203,6 +205,11 @@ export class BigQueryFake {
     return this;
   }
 
+  /** The value of a named query parameter as sent (`undefined` when there is none of that name). */
+  static param(request: FakeQueryRequest, name: string): string | number | boolean | null | undefined {
+    return request.parameters.find((p) => p.name === name)?.parameterValue.value;
+  }
+
   /** Recorded requests to one endpoint. */
   calls(endpoint: FakeEndpoint): RecordedRequest[] {
     return this.requests.filter((r) => r.endpoint === endpoint);
@@ -211,6 +218,7 @@ export class BigQueryFake {
   /** Forgets requests, jobs, faults and the handler; datasets and tables stay. */
   reset(): void {
     this.requests.length = 0;
+    this.queries.length = 0;
     this.jobs.clear();
     this.faults.clear();
     this.handler = (sql) => ({ error: { reason: 'invalidQuery', message: `fake: no query handler for ${sql.slice(0, 80)}` } });
@@ -293,6 +301,7 @@ export class BigQueryFake {
   // ---- jobs -----------------------------------------------------------------------------------
 
   private createJob(project: string, jobId: string, location: string | undefined, sql: string, configuration: Record<string, unknown>, request: FakeQueryRequest): FakeJob {
+    this.queries.push(request);
     const result = this.handler(sql, request.parameters, request)
       ?? { error: { reason: 'invalidQuery', message: `fake: the handler has no answer for ${sql.slice(0, 80)}` } };
     const job: FakeJob = { projectId: project, jobId, location: location ?? this.location, sql, configuration, result, pollsLeft: result.polls ?? 0 };

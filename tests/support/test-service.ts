@@ -29,7 +29,7 @@ export async function startTestService(options: { customers?: number; applySegme
   if (options.applySegments ?? true) {
     await applyDirectory({ dir: SEGMENTS_DIR, dryRun: false, models: runtime.models, segments: runtime.segments, defaultSchema: runtime.warehouse.defaultSchema });
   }
-  const app = await buildApp({ services: { models: runtime.models, segments: runtime.segments, queries: runtime.queries, warehouse: runtime.warehouse }, logLevel: 'silent' });
+  const app = await buildApp({ services: { models: runtime.models, segments: runtime.segments, queries: runtime.queries, refresh: runtime.refresh, warehouse: runtime.warehouse }, logLevel: 'silent' });
   await app.ready();
   return {
     app, runtime, databaseUrl: database.url,

@@ -2,6 +2,7 @@ import {
   BigQuery, type BigQueryOptions, type Dataset, type GetTablesOptions, type Job, type JobMetadata, type Query, type QueryOptions,
   type QueryRowsResponse, type TableMetadata,
 } from '@google-cloud/bigquery';
+import type { Param } from '../../compiler/ir';
 import type { CompiledQuery, TableRef, Warehouse, WarehouseForeignKey, WarehouseTable } from '../warehouse';
 import { BigQueryError, DEFAULT_RETRY, toBigQueryError, withRetry, type RetryOptions } from './bigquery-errors';
 import { namedQueryParams, positionalQueryParams } from './bigquery-params';
@@ -98,6 +99,17 @@ export class BigQueryWarehouse implements Warehouse {
     return this.run<Row>(sql, params.length > 0 ? positionalQueryParams(params) : undefined);
   }
 
+  /**
+   * Runs SQL (one statement or a multi-statement script) with named, typed parameters only:
+   * `@name` for each Param, whatever its name (`p1`… of a compiled query, or the caller's own).
+   * The rows are those of the script's last statement. `retryJobCreation: false` sends the job
+   * once (its result pages are still retried): for scripts that are not idempotent, which a
+   * retry after a lost response would run twice.
+   */
+  async script<Row extends Record<string, unknown>>(sql: string, params: readonly Param[], options: { retryJobCreation?: boolean } = {}): Promise<Row[]> {
+    return this.run<Row>(sql, params.length > 0 ? namedQueryParams(params) : undefined, options.retryJobCreation === false ? { ...this.retry, maxAttempts: 1 } : undefined);
+  }
+
   async transaction<T>(_work: (query: (sql: string, params?: unknown[]) => Promise<Record<string, unknown>[]>) => Promise<T>): Promise<T> {
     throw new Error('transactions are not supported on BigQuery');
   }
@@ -143,7 +155,7 @@ export class BigQueryWarehouse implements Warehouse {
   }
 
   /** Runs a query through jobs.query (jobs.insert with a job timeout) and pages through every result row. */
-  private async run<Row extends Record<string, unknown>>(sql: string, parameters?: { params: unknown; types: unknown }): Promise<Row[]> {
+  private async run<Row extends Record<string, unknown>>(sql: string, parameters?: { params: unknown; types: unknown }, jobCreationRetry?: RetryOptions): Promise<Row[]> {
     const pageSize = this.options.maxResultsPerPage;
     const request: Query = {
       query: sql,
@@ -157,7 +169,7 @@ export class BigQueryWarehouse implements Warehouse {
       parseJSON: true,
     };
     const options: QueryOptions = { autoPaginate: false, ...(pageSize ? { maxResults: pageSize } : {}) };
-    let [rows, next, response] = await this.call('query', () => this.client.query(request, options) as unknown as Promise<QueryRowsResponse>);
+    let [rows, next, response] = await this.call('query', () => this.client.query(request, options) as unknown as Promise<QueryRowsResponse>, jobCreationRetry);
     const out: Row[] = rows.map((row) => plainRow(row) as Row);
     let lastToken: string | undefined;
     while (next) {
@@ -231,9 +243,9 @@ export class BigQueryWarehouse implements Warehouse {
   }
 
   /** One API call: refused once closed, retried when transient, failures as BigQueryError. */
-  private async call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+  private async call<T>(operation: string, fn: () => Promise<T>, retry: RetryOptions = this.retry): Promise<T> {
     if (this.closed) throw new Error('the BigQuery warehouse is closed');
-    return withRetry(operation, this.retry, fn);
+    return withRetry(operation, retry, fn);
   }
 }
 
