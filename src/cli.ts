@@ -22,6 +22,8 @@ commands:
                              print the SQL a rule compiles to (the rule file may be a segment file)
   openapi [--out DIR]        write openapi.json and openapi.yaml (default: openapi/)
   schemas [--out DIR]        write the JSON Schemas of definition files (default: segments/schema/)
+  normalize --platform meta|google --field KIND [--region US] VALUE...
+                             print each value normalized and hashed as the platform wants it, one JSON line per value
 `;
 
 const log = (line: string) => console.log(line);
@@ -123,6 +125,36 @@ async function main(argv: string[]): Promise<number> {
       await fs.mkdir(out, { recursive: true });
       for (const [name, schema] of Object.entries(segmentFileSchemas())) await fs.writeFile(path.join(out, name), `${JSON.stringify(schema, null, 2)}\n`);
       log(`wrote JSON Schemas to ${path.relative(process.cwd(), out)}`);
+      return 0;
+    }
+    case 'normalize': {
+      let parsed;
+      try {
+        parsed = parseArgs({
+          args: rest,
+          allowPositionals: true,
+          options: { platform: { type: 'string' }, field: { type: 'string' }, region: { type: 'string', default: 'US' } },
+        });
+      } catch (error) {
+        throw new UsageError(`normalize: ${error instanceof Error ? error.message : error}`);
+      }
+      const { values, positionals } = parsed;
+      // Pure: no runtime, no database.
+      const identity = await import('./destinations/identity/index');
+      const { IDENTIFIER_KINDS } = await import('./destinations/destination');
+      const platform = values.platform as (typeof identity.IDENTITY_PLATFORMS)[number];
+      if (!identity.IDENTITY_PLATFORMS.includes(platform)) throw new UsageError(`--platform must be one of ${identity.IDENTITY_PLATFORMS.join(', ')}`);
+      const field = values.field as (typeof IDENTIFIER_KINDS)[number];
+      if (!IDENTIFIER_KINDS.includes(field)) throw new UsageError(`--field must be one of ${IDENTIFIER_KINDS.join(', ')}`);
+      if (positionals.length === 0) throw new UsageError('normalize takes at least one VALUE');
+      const region = values.region ?? 'US';
+      if (!identity.phoneRegion(region)) throw new UsageError(`--region must be an ISO 3166-1 alpha-2 code with a phone numbering plan, e.g. US (got "${region}")`);
+      for (const input of positionals) {
+        const prepared = identity.prepareIdentifier(platform, field, input, { defaultRegion: region });
+        if (!prepared.ok) log(JSON.stringify({ input, rejected: prepared.reason }));
+        else if (!prepared.hashed) log(JSON.stringify({ input, normalized: prepared.normalized, value: prepared.value }));
+        else log(JSON.stringify({ input, normalized: prepared.normalized, hash: prepared.value, ...(prepared.prehashed ? { prehashed: true } : {}) }));
+      }
       return 0;
     }
     case undefined:

@@ -8,6 +8,7 @@ export { prepareMember, type IdentifierRejection, type MemberOptions, type Prepa
 export { IDENTITY_PLATFORMS, RULES, type IdentityPlatform } from './platform-rules';
 export { REJECT_REASONS, type RejectReason } from './reasons';
 export { isSha256Hex, sha256Hex } from './sha256';
+export { phoneRegion } from './phone';
 
 import type { IdentifierKind } from '../destination';
 import { RULES, type IdentityPlatform } from './platform-rules';
