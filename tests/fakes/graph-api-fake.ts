@@ -283,7 +283,10 @@ export class GraphApiFake {
       }
       if (version !== this.version) throw new GraphError(400, errorBody(`Unknown path components: /${version}`, 2500));
       this.authenticate(token, body.appsecret_proof ?? query.appsecret_proof);
-      const result = this.route(endpoint, node, query, body);
+      // Graph reads parameters from the query string and the body alike (the SDK sends DELETE
+      // parameters in the query string).
+      const params = { ...decodeJsonFields(query), ...body };
+      const result = this.route(endpoint, node, query, params);
       this.send(res, 200, result);
     } catch (err) {
       if (err instanceof GraphError) return this.send(res, err.status, { error: err.body }, err.headers);
