@@ -1,0 +1,74 @@
+import { createHash } from 'node:crypto';
+import net from 'node:net';
+import type { PreparedMember } from '../../../src/destinations/destination';
+import { createGoogleDestination, type GoogleCustomerMatchConfig, type GoogleTuning } from '../../../src/destinations/google';
+import type { GoogleFakes } from '../../fakes/google';
+
+export const CUSTOMER = '1234567890';
+export const MANAGER = '9876543210';
+export const credentials = {
+  developerToken: 'devtoken-SECRET-0001',
+  clientId: 'client-0001.apps.googleusercontent.com',
+  clientSecret: 'GOCSPX-client-secret-0001',
+  refreshToken: '1//refresh-token-SECRET-0001',
+};
+export const SECRETS = Object.values(credentials);
+
+/** Fast timings: gax deadlines in seconds, polls in milliseconds. */
+export const fastTuning: Partial<GoogleTuning> = {
+  rpcTimeoutMs: 3_000,
+  jobPollIntervalMs: 5,
+  jobPollTimeoutMs: 5_000,
+  requestStatusAttempts: 4,
+  requestStatusIntervalMs: 5,
+};
+
+export function googleDestination(fakes: GoogleFakes, config: Partial<GoogleCustomerMatchConfig> = {}, tuning: Partial<GoogleTuning> = {}, creds = credentials) {
+  return createGoogleDestination({
+    config: { customerId: CUSTOMER, loginCustomerId: MANAGER, ...config },
+    credentials: creds,
+    endpoints: fakes.endpoints,
+    tuning: { ...fastTuning, ...tuning },
+  });
+}
+
+export const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+/** A member with hashed email + phone (and an address when asked). */
+export function contactMember(i: number, extra: Partial<PreparedMember> = {}, address = false): PreparedMember {
+  return {
+    memberKey: `m${i}`,
+    identifiers: {
+      email: sha256(`user${i}@example.com`),
+      phone: sha256(`+4930${String(i).padStart(7, '0')}`),
+      ...(address ? { first_name: sha256('ada'), last_name: sha256(`lovelace${i}`), country: 'DE', zip: '10115' } : {}),
+    },
+    ...extra,
+  };
+}
+
+export const uuid = (i: number) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+
+/**
+ * Records every outbound TCP connection that is not to loopback (OAuth token endpoint, metadata
+ * server, Google's hosts) and refuses it. Test-only instrumentation.
+ */
+export function guardNetwork(): { attempts: string[]; restore(): void } {
+  const attempts: string[] = [];
+  const original = net.Socket.prototype.connect;
+  net.Socket.prototype.connect = function (this: net.Socket, ...args: unknown[]) {
+    const first = args[0] as { host?: string; port?: number; path?: string } | number | string;
+    const host = typeof first === 'object' && first !== null ? (first.path ? 'unix' : (first.host ?? 'localhost')) : typeof args[1] === 'string' ? args[1] : 'localhost';
+    if (!['127.0.0.1', 'localhost', '::1', 'unix'].includes(host)) {
+      attempts.push(`${host}:${typeof first === 'object' && first !== null ? first.port : first}`);
+      throw new Error(`network guard: connection to ${host} refused in tests`);
+    }
+    return (original as (...a: unknown[]) => net.Socket).apply(this, args);
+  } as typeof original;
+  return {
+    attempts,
+    restore: () => {
+      net.Socket.prototype.connect = original;
+    },
+  };
+}
