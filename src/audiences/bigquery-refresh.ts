@@ -32,6 +32,8 @@ export interface BigQueryRefreshOptions {
   /** Runs of the transaction in all when BigQuery aborts it for a concurrent update of a state table. */
   conflictAttempts?: number;
   conflictDelayMs?: number;
+  /** Called after the snapshot is built and before the transaction: throws when the refresh may no longer commit (its lock was lost). */
+  fence?: () => Promise<void>;
 }
 
 export interface RefreshResult { size: number; entered: number; exited: number; table: string }
@@ -71,6 +73,12 @@ export async function refreshOnBigQuery(warehouse: BigQueryScripts, sql: StateSq
     await warehouse.script(sql.createSnapshotAs(input.table, input.identifierKinds, input.compiled.sql), input.compiled.params);
   } catch (error) {
     // A CREATE TABLE … AS either creates the table or not; IF EXISTS covers both.
+    await warehouse.query(sql.dropTable(input.table)).catch(() => {});
+    throw error;
+  }
+  try {
+    await options.fence?.();
+  } catch (error) {
     await warehouse.query(sql.dropTable(input.table)).catch(() => {});
     throw error;
   }

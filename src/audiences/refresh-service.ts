@@ -6,6 +6,7 @@ import { maskIdentifier } from '../segments/mask';
 import { decodeCursor, isUuid, pageSize, toPage, type Page } from '../store/cursor';
 import type { Param } from '../compiler/ir';
 import type { Warehouse } from '../warehouse/warehouse';
+import { acquireAdvisoryLock, connectionSettings, type HeldLock } from './advisory-lock';
 import { refreshOnBigQuery, runsScripts } from './bigquery-refresh';
 import { SNAPSHOT_TABLE, StateSql } from './state-sql';
 
@@ -96,24 +97,17 @@ export class RefreshService {
     return this.stateReady;
   }
 
-  /** Runs `work` holding a session advisory lock on the metadata database. */
-  private async withLock<T>(lockClass: number, key: string, options: { wait: boolean; onBusy?: () => Promise<never> }, work: () => Promise<T>): Promise<T> {
-    const client = this.options.db.client as { acquireConnection(): Promise<PgClient>; releaseConnection(c: PgClient): Promise<void> };
-    const connection = await client.acquireConnection();
+  /** Runs `work` holding a session advisory lock on the metadata database, on a connection of its own. */
+  private async withLock<T>(lockClass: number, key: string, options: { wait: boolean; onBusy?: () => Promise<never> }, work: (lock: HeldLock) => Promise<T>): Promise<T> {
+    const lock = await acquireAdvisoryLock(connectionSettings(this.options.db), { lockClass, key, wait: options.wait });
+    if (!lock) {
+      if (options.onBusy) await options.onBusy();
+      throw conflict(`${key} is locked`);
+    }
     try {
-      const sqlText = options.wait ? 'select pg_advisory_lock($1, hashtext($2)) as locked' : 'select pg_try_advisory_lock($1, hashtext($2)) as locked';
-      const { rows } = await connection.query(sqlText, [lockClass, key]);
-      if (!options.wait && rows[0]?.locked !== true) {
-        if (options.onBusy) await options.onBusy();
-        throw conflict(`${key} is locked`);
-      }
-      try {
-        return await work();
-      } finally {
-        await connection.query('select pg_advisory_unlock($1, hashtext($2))', [lockClass, key]).catch(() => {});
-      }
+      return await work(lock);
     } finally {
-      await client.releaseConnection(connection);
+      await lock.release();
     }
   }
 
@@ -134,15 +128,17 @@ export class RefreshService {
         const running = await this.options.db<RunRow>('refresh_runs').where({ segment_id: loaded.id, status: 'running' }).orderBy('started_at', 'desc').first();
         throw conflict(`A refresh of segment "${loaded.slug}" is already running${running ? ` (run ${running.id})` : ''}.`);
       },
-    }, async () => {
+    }, async (lock) => {
       const { db } = this.options;
+      await this.ensureState();
+      await this.reconcile(loaded.id);
       // We hold the lock: any run still marked running was abandoned (its process died).
       await db('refresh_runs').where({ segment_id: loaded.id, status: 'running' }).update({ status: 'failed', error: 'abandoned: the process running it stopped', finished_at: db.fn.now() });
       const [row] = await db<RunRow>('refresh_runs')
         .insert({ id: randomUUID(), segment_id: loaded.id, segment_version: loaded.version, status: 'running', as_of: asOf, sql: compiled.sql, params: JSON.stringify(compiled.params) as never })
         .returning('*');
       recorded(toRun(row!));
-      return this.execute(row!, { segmentSlug: loaded.slug, identifierKinds, params: compiled.params.map((p) => p.value), typedParams: compiled.params });
+      return this.execute(row!, lock, { segmentSlug: loaded.slug, identifierKinds, params: compiled.params.map((p) => p.value), typedParams: compiled.params });
     });
     this.track(execution);
     if (options.wait) return execution;
@@ -160,19 +156,24 @@ export class RefreshService {
     await Promise.all([...this.inFlight]);
   }
 
-  private async execute(run: RunRow, context: { segmentSlug: string; identifierKinds: string[]; params: unknown[]; typedParams: readonly Param[] }): Promise<RefreshRun> {
+  private async execute(run: RunRow, lock: HeldLock, context: { segmentSlug: string; identifierKinds: string[]; params: unknown[]; typedParams: readonly Param[] }): Promise<RefreshRun> {
     const { db, warehouse } = this.options;
     const started = Date.now();
+    let result: { size: number; entered: number; exited: number; table: string };
     try {
-      await this.ensureState();
       const table = this.sql.snapshotTable(run.segment_id, run.id);
-      const result = warehouse.dialect === 'bigquery' ? await this.runOnBigQuery(run, table, context) : await warehouse.transaction(async (query) => {
+      result = warehouse.dialect === 'bigquery' ? await this.runOnBigQuery(run, table, lock, context) : await warehouse.transaction(async (query) => {
+        // The expensive part first: the new snapshot.
+        await query(this.sql.createSnapshot(table, context.identifierKinds));
+        await query(this.sql.fillSnapshot(table, context.identifierKinds, run.sql), context.params);
+        // On Postgres, refreshes of a segment also queue here, in the warehouse, from the pointer
+        // read to the commit: a refresh whose metadata lock was lost cannot interleave with the one
+        // that took over (and then fails at the fence below).
+        if (warehouse.dialect === 'postgres') await query(this.sql.lockSegment(), [run.segment_id]);
         const [pointer] = (await query(this.sql.currentPointer(), [run.segment_id])) as Array<{ current_table: string; previous_table: string | null }>;
         const previous = pointer && SNAPSHOT_TABLE.test(pointer.current_table) ? pointer.current_table : null;
         // Events of a run are stamped with its start, so runs of a segment have distinct, increasing times.
         const at = run.started_at.toISOString();
-        await query(this.sql.createSnapshot(table, context.identifierKinds));
-        await query(this.sql.fillSnapshot(table, context.identifierKinds, run.sql), context.params);
         await query(this.sql.logDifference('enter', table, previous), [run.segment_id, run.id, at]);
         if (previous) await query(this.sql.logDifference('exit', previous, table), [run.segment_id, run.id, at]);
         const counts = new Map(((await query(this.sql.countEvents(), [run.id])) as Array<{ event: string; n: number | string }>).map((r) => [r.event, Number(r.n)]));
@@ -184,30 +185,62 @@ export class RefreshService {
         const entered = counts.get('enter') ?? 0;
         const exited = counts.get('exit') ?? 0;
         await query(this.sql.recordRun(), [run.id, run.segment_id, context.segmentSlug, run.segment_version, run.as_of.toISOString(), at, finishedAt, size, entered, exited, table]);
+        // The fence: commit only while this process still holds the segment's lock.
+        await lock.assertHeld();
         return { size, entered, exited, table };
       });
-      const [row] = await db<RunRow>('refresh_runs').where({ id: run.id }).update({
-        status: 'succeeded', finished_at: db.fn.now() as never, size: result.size, entered: result.entered, exited: result.exited,
-        duration_ms: Date.now() - started, snapshot_table: result.table,
-      }).returning('*');
-      return toRun(row!);
     } catch (error) {
       const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]!.slice(0, 500);
       const [row] = await db<RunRow>('refresh_runs').where({ id: run.id }).update({
         status: 'failed', finished_at: db.fn.now() as never, duration_ms: Date.now() - started, error: message,
       }).returning('*');
-      return toRun(row!);
+      if (!row) throw notFound('The segment was deleted while it refreshed.');
+      return toRun(row);
+    }
+    // The warehouse committed: the run counts, whatever happens to the metadata store now. If it
+    // cannot be told, the next refresh of the segment reconciles it from the warehouse.
+    const durationMs = Date.now() - started;
+    const succeeded = { size: result.size, entered: result.entered, exited: result.exited, duration_ms: durationMs, snapshot_table: result.table };
+    const [row] = await db<RunRow>('refresh_runs').where({ id: run.id })
+      .update({ status: 'succeeded', finished_at: db.fn.now() as never, error: null, ...succeeded }).returning('*')
+      .catch(() => [undefined]);
+    if (row) return toRun(row);
+    const stillThere = await db('refresh_runs').where({ id: run.id }).first('id').catch(() => ({ id: run.id }));
+    if (!stillThere) throw notFound('The segment was deleted while it refreshed.');
+    return toRun({ ...run, status: 'succeeded', finished_at: new Date(), ...succeeded, error: null });
+  }
+
+  /**
+   * Runs the warehouse recorded as committed that the metadata store does not show as succeeded
+   * (the store failed, or the process died, right after the warehouse commit): the warehouse is
+   * the truth. Called holding the segment's lock.
+   */
+  private async reconcile(segmentId: string): Promise<void> {
+    const { db, warehouse } = this.options;
+    const last = await db<RunRow>('refresh_runs').where({ segment_id: segmentId, status: 'succeeded' }).orderBy('started_at', 'desc').first('started_at');
+    const since = last ? new Date(last.started_at.getTime() + 1) : new Date(0);
+    // Only a run left unfinished or failed since then can have committed unbeknown to the store.
+    const doubtful = await db('refresh_runs').where({ segment_id: segmentId }).whereNot({ status: 'succeeded' }).where('started_at', '>=', since).first('id');
+    if (!doubtful) return;
+    const committed = await warehouse.query<{ run_id: string; size: unknown; entered: unknown; exited: unknown; finished_at: unknown; snapshot_table: string }>(
+      this.sql.recordedRunsSince(), [segmentId, since.toISOString()],
+    );
+    for (const r of committed) {
+      await db('refresh_runs').where({ id: r.run_id }).whereNot({ status: 'succeeded' }).update({
+        status: 'succeeded', error: null, size: Number(r.size), entered: Number(r.entered), exited: Number(r.exited),
+        snapshot_table: r.snapshot_table, finished_at: new Date(String(r.finished_at instanceof Date ? r.finished_at.toISOString() : r.finished_at)),
+      });
     }
   }
 
   /** BigQuery: no DDL in transactions, no mixed parameter styles — the same algorithm in steps (see bigquery-refresh.ts). */
-  private runOnBigQuery(run: RunRow, table: string, context: { segmentSlug: string; identifierKinds: string[]; typedParams: readonly Param[] }) {
+  private runOnBigQuery(run: RunRow, table: string, lock: HeldLock, context: { segmentSlug: string; identifierKinds: string[]; typedParams: readonly Param[] }) {
     const { warehouse } = this.options;
     if (!runsScripts(warehouse)) throw new Error('this BigQuery warehouse cannot run scripts with named parameters');
     return refreshOnBigQuery(warehouse, this.sql, {
       segmentId: run.segment_id, segmentSlug: context.segmentSlug, segmentVersion: run.segment_version, runId: run.id, asOf: run.as_of,
       startedAt: run.started_at, identifierKinds: context.identifierKinds, compiled: { sql: run.sql, params: context.typedParams }, table,
-    });
+    }, { fence: () => lock.assertHeld() });
   }
 
   private async segmentId(idOrSlug: string): Promise<{ id: string; slug: string }> {

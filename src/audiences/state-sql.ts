@@ -130,6 +130,16 @@ export class StateSql {
       `VALUES (${values.join(', ')})`;
   }
 
+  /** Postgres: serializes refreshes of a segment inside the warehouse until the transaction ends. */
+  lockSegment(): string {
+    return `SELECT pg_advisory_xact_lock(hashtext('audiences.refresh'), hashtext(${this.p(1)}))`;
+  }
+
+  /** Runs recorded as committed since a time (reconciliation with the metadata store). */
+  recordedRunsSince(): string {
+    return `SELECT run_id, size, entered, exited, finished_at, snapshot_table FROM ${this.table('refresh_runs')} WHERE segment_id = ${this.p(1)} AND started_at >= ${this.pt(2)} ORDER BY started_at`;
+  }
+
   /** What a recorded run counted (BigQuery: read back when it is unclear whether a refresh committed). */
   recordedRun(): string {
     return `SELECT size, entered, exited, snapshot_table FROM ${this.table('refresh_runs')} WHERE run_id = ${this.p(1)}`;

@@ -47,6 +47,8 @@ const POINTER_SQL = 'SELECT current_table, previous_table, run_id FROM `audience
 const ctas = (table: string) =>
   `CREATE TABLE ${T(table)} (\`member_key\` STRING NOT NULL, \`email\` STRING, \`external_id\` STRING, \`fingerprint\` STRING NOT NULL) AS ${COMPILED}`;
 const drop = (table: string) => `DROP TABLE IF EXISTS ${T(table)}`;
+/** Asked only after a run that did not succeed: did the warehouse commit runs the metadata store missed? */
+const RECONCILE_SQL = 'SELECT run_id, size, entered, exited, finished_at, snapshot_table FROM `audiences_state`.`refresh_runs` WHERE segment_id = ? AND started_at >= CAST(? AS TIMESTAMP) ORDER BY started_at';
 
 /** The transaction script, spelled out. */
 function script(table: string, previous: string | null): string {
@@ -79,6 +81,9 @@ const STRING = (name: string) => ({ name, type: 'STRING' });
 const INTEGER = (name: string) => ({ name, type: 'INTEGER' });
 const POINTER: FakeSchema = { fields: [STRING('current_table'), STRING('previous_table'), STRING('run_id')] };
 const COUNTS: FakeSchema = { fields: [INTEGER('size'), INTEGER('entered'), INTEGER('exited')] };
+const RECONCILED: FakeSchema = {
+  fields: [STRING('run_id'), INTEGER('size'), INTEGER('entered'), INTEGER('exited'), { name: 'finished_at', type: 'TIMESTAMP' }, STRING('snapshot_table')],
+};
 const RECORDED: FakeSchema = { fields: [INTEGER('size'), INTEGER('entered'), INTEGER('exited'), STRING('snapshot_table')] };
 
 type ScriptAnswer =
@@ -128,6 +133,10 @@ class Warehouse {
       this.runs.set(String(p('run_id')), [...counts, table]);
       if ('commitThen503' in answer) return { error: { reason: 'backendError', message: 'fake: the answer was lost', status: 503 } };
       return { schema: COUNTS, rows: wireRows(COUNTS, [counts]) };
+    }
+    if (sql === RECONCILE_SQL) {
+      // The simulation only records committed runs of the scripts it answered; none were missed here.
+      return { schema: RECONCILED, rows: [] };
     }
     if (sql.startsWith(`SELECT size, entered, exited, snapshot_table FROM ${T('refresh_runs')} WHERE run_id = ?`)) {
       const run = this.runs.get(String(positional(0)));
@@ -355,7 +364,8 @@ describe('refresh on BigQuery (against the REST fake)', () => {
     const next = await run(slug);
     const t3 = snapshotTable(segmentId, next.id);
     expect(next).toMatchObject({ status: 'succeeded', size: 11, entered: 1, exited: 0 });
-    expect(jobs().map((j) => j.sql)).toEqual([POINTER_SQL, ctas(t3), script(t3, t1)]);
+    // After a failed run, the warehouse is asked first whether it committed runs the store missed.
+    expect(jobs().map((j) => j.sql)).toEqual([RECONCILE_SQL, POINTER_SQL, ctas(t3), script(t3, t1)]);
   });
 
   it('a failing CREATE TABLE … AS fails the run before any transaction, and drops whatever it may have left', async () => {
