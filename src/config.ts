@@ -18,6 +18,16 @@ export interface Config {
   bodyLimitBytes: number;
   /** Schema the service owns in the warehouse (snapshots, membership log, runs). */
   stateSchema: string;
+  /** Key for destination credentials at rest (AUDIENCES_ENCRYPTION_KEY); embedded mode keeps one in dataDir when unset. */
+  encryptionKey: string | undefined;
+  /** Root under which file destinations write. */
+  fileDestinationRoot: string;
+  /** Where the platform SDKs connect (unset: the platforms themselves). Tests point these at fakes. */
+  endpoints: {
+    metaGraphUrl?: string;
+    googleAds?: { host: string; port: number; insecure: boolean };
+    dataManager?: { host: string; port: number; insecure: boolean };
+  };
 }
 
 export class ConfigError extends Error {}
@@ -60,5 +70,30 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     logLevel: env.LOG_LEVEL || 'info',
     bodyLimitBytes: intFrom(env, 'BODY_LIMIT_BYTES', 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
     stateSchema: stateSchemaFrom(env),
+    encryptionKey: env.AUDIENCES_ENCRYPTION_KEY || undefined,
+    fileDestinationRoot: path.resolve(cwd, env.FILE_DESTINATION_ROOT || path.join(env.DATA_DIR || '.data', 'exports')),
+    endpoints: endpointsFrom(env),
   };
+}
+
+/** `host:port` (plaintext, for loopback fakes) or `https://host[:port]` (TLS). */
+function grpcEndpoint(env: NodeJS.ProcessEnv, name: string): { host: string; port: number; insecure: boolean } | undefined {
+  const raw = env[name];
+  if (!raw) return undefined;
+  const match = /^(?:(https?):\/\/)?([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(raw);
+  if (!match) throw new ConfigError(`${name} must be host:port or https://host:port, got "${raw}"`);
+  return { host: match[2]!, port: Number(match[3]), insecure: match[1] !== 'https' };
+}
+
+function endpointsFrom(env: NodeJS.ProcessEnv): Config['endpoints'] {
+  const endpoints: Config['endpoints'] = {};
+  if (env.META_GRAPH_URL) {
+    if (!/^https?:\/\/[^/]+$/.test(env.META_GRAPH_URL)) throw new ConfigError(`META_GRAPH_URL must be a base URL like https://graph.facebook.com, got "${env.META_GRAPH_URL}"`);
+    endpoints.metaGraphUrl = env.META_GRAPH_URL;
+  }
+  const googleAds = grpcEndpoint(env, 'GOOGLE_ADS_ENDPOINT');
+  if (googleAds) endpoints.googleAds = googleAds;
+  const dataManager = grpcEndpoint(env, 'DATA_MANAGER_ENDPOINT');
+  if (dataManager) endpoints.dataManager = dataManager;
+  return endpoints;
 }

@@ -5,6 +5,9 @@ import { ModelsService } from './models/models-service';
 import { RefreshService } from './audiences/refresh-service';
 import { SegmentQueries } from './segments/segment-queries';
 import { SegmentsService } from './segments/segments-service';
+import { DestinationsService } from './destinations/destinations-service';
+import { createDestinationRegistry, type DestinationRegistry } from './destinations/registry';
+import { SecretBox } from './destinations/secret-box';
 import { createDb } from './store/db';
 import { startEmbeddedPostgres, type RunningPostgres } from './store/embedded-postgres';
 import { migrateLatest } from './store/migrate';
@@ -24,6 +27,8 @@ export interface Runtime {
   segments: SegmentsService;
   queries: SegmentQueries;
   refresh: RefreshService;
+  registry: DestinationRegistry;
+  destinations: DestinationsService;
   close(): Promise<void>;
 }
 
@@ -56,9 +61,22 @@ export async function openRuntime(config: Config, options: { log: (line: string)
   const segments = new SegmentsService({ db });
   const queries = new SegmentQueries({ db, warehouse });
   const refresh = new RefreshService({ db, warehouse, queries, stateSchema: config.stateSchema });
+  const registry = createDestinationRegistry({ fileRoot: config.fileDestinationRoot, endpoints: config.endpoints });
+  let destinations: DestinationsService;
+  try {
+    // Embedded mode keeps a key next to its database; elsewhere the operator provides one.
+    const secrets = config.encryptionKey ? SecretBox.fromKeyText(config.encryptionKey) : embedded ? SecretBox.fromKeyFile(path.join(config.dataDir, 'encryption.key')) : null;
+    destinations = new DestinationsService({ db, registry, secrets });
+    await destinations.checkSecrets();
+  } catch (error) {
+    await warehouse.close().catch(() => {});
+    await db.destroy();
+    await embedded?.stop();
+    throw error;
+  }
   let closed = false;
   return {
-    config, databaseUrl, embedded, db, warehouse, models, segments, queries, refresh,
+    config, databaseUrl, embedded, db, warehouse, models, segments, queries, refresh, registry, destinations,
     close: async () => {
       if (closed) return;
       closed = true;

@@ -30,7 +30,7 @@ export async function startService(config: Config, options: { log?: (line: strin
       log(formatPlan(plan, { dryRun: false }).split('\n').pop()!);
     }
     const app = await buildApp({
-      services: { models: runtime.models, segments: runtime.segments, queries: runtime.queries, refresh: runtime.refresh, warehouse: runtime.warehouse },
+      services: runtime,
       logLevel: config.logLevel,
       bodyLimitBytes: config.bodyLimitBytes,
       serverUrl: `http://${config.host}:${config.port}`,

@@ -17,6 +17,10 @@ import { SegmentPageSchema, SegmentVersionPageSchema, segmentRoutes } from './se
 import { CompiledSegmentSchema, EvaluateRequestSchema, EvaluationSchema, PreviewRequestSchema, PreviewSchema, SegmentCountSchema, segmentQueryRoutes } from './segments/query-routes';
 import { ChangePageSchema, HistorySchema, MemberPageSchema, RefreshRunPageSchema, RefreshRunSchema, refreshRoutes } from './segments/refresh-routes';
 import { registerValidators } from './validation';
+import { ConnectionCheckSchema, DestinationDefinitionSchema, DestinationKindInfoSchema, DestinationKindListSchema, DestinationSchema } from '../destinations/destination-schema';
+import type { DestinationsService } from '../destinations/destinations-service';
+import type { DestinationRegistry } from '../destinations/registry';
+import { DestinationPageSchema, destinationRoutes } from './destinations/destination-routes';
 import { TableDraftSchema, WarehouseTableListSchema, warehouseRoutes } from './warehouse/warehouse-routes';
 
 /** Every named schema, registered once: routes refer to them by $id, the spec lists them as components. */
@@ -27,6 +31,7 @@ export const SHARED_SCHEMAS = [
   CompiledSegmentSchema, PreviewRequestSchema, PreviewSchema, SegmentCountSchema, EvaluateRequestSchema, EvaluationSchema,
   RefreshRunSchema, RefreshRunPageSchema, MemberPageSchema, ChangePageSchema, HistorySchema,
   WarehouseTableListSchema, TableDraftSchema,
+  DestinationDefinitionSchema, DestinationSchema, DestinationPageSchema, ConnectionCheckSchema, DestinationKindInfoSchema, DestinationKindListSchema,
 ];
 
 export interface AppServices {
@@ -35,6 +40,8 @@ export interface AppServices {
   queries: SegmentQueries;
   refresh: RefreshService;
   warehouse: Warehouse;
+  destinations: DestinationsService;
+  registry: DestinationRegistry;
 }
 
 export interface AppOptions {
@@ -84,5 +91,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(segmentQueryRoutes, { queries });
   await app.register(refreshRoutes, { refresh });
   await app.register(warehouseRoutes, { models, warehouse });
+  await app.register(destinationRoutes, { destinations: options.services.destinations, registry: options.services.registry });
   return app;
 }

@@ -5,6 +5,7 @@ export const TAGS = [
   { name: 'models', description: 'What a customer is in the warehouse: table, key, typed attributes, identifiers, relationships.' },
   { name: 'segments', description: 'JsonLogic rules over a model that define audiences, with every version kept.' },
   { name: 'refresh', description: 'Materialize segments in the warehouse; members, who entered and exited, size over time.' },
+  { name: 'destinations', description: 'Where audiences go: Meta Custom Audiences, Google Customer Match, files. Credentials are write-only.' },
   { name: 'warehouse', description: 'Look into the warehouse to draft models.' },
 ];
 

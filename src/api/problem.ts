@@ -45,6 +45,7 @@ const DESCRIPTIONS: Record<number, string> = {
   415: 'The request body is not `application/json`.',
   422: 'Well-formed, but the warehouse disagrees: a model that does not match its tables (`errors` lists every mismatch), or a rule the engine cannot evaluate on this data.',
   500: 'Internal error. Nothing about it is returned; quote `requestId` when reporting it.',
+  503: 'The server is not configured for this (e.g. no encryption key for destination credentials).',
 };
 
 const EXAMPLES: Record<number, Problem> = {
@@ -62,6 +63,10 @@ const EXAMPLES: Record<number, Problem> = {
     type: 'https://audiences.dev/problems/unprocessable-entity', title: 'Unprocessable entity', status: 422,
     detail: 'The model does not match the warehouse.', instance: '/v1/models', requestId: 'req-1',
     errors: [{ pointer: '/attributes/3/type', message: 'column "ltv" is numeric, which cannot back a string attribute; it can back number' }],
+  },
+  503: {
+    type: 'https://audiences.dev/problems/service-unavailable', title: 'Service unavailable', status: 503,
+    detail: 'Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.', instance: '/v1/destinations', requestId: 'req-1',
   },
   500: { type: 'https://audiences.dev/problems/internal-error', title: 'Internal error', status: 500, detail: 'An internal error occurred.', instance: '/v1/segments', requestId: 'req-1' },
 };

@@ -36,7 +36,7 @@ beforeAll(async () => {
   const config = loadConfig({ DATABASE_URL: database.url, WAREHOUSE_URL: `duckdb://${file}?schema=shop`, LOG_LEVEL: 'silent' }, REPO_ROOT);
   expect(config.demo).toBe(false);
   runtime = await openRuntime(config, { log: () => {} });
-  app = await buildApp({ services: { models: runtime.models, segments: runtime.segments, queries: runtime.queries, refresh: runtime.refresh, warehouse: runtime.warehouse }, logLevel: 'silent' });
+  app = await buildApp({ services: runtime, logLevel: 'silent' });
   await app.ready();
 });
 

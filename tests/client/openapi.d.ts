@@ -368,6 +368,98 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/destination-kinds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List destination kinds
+         * @description The destination kinds this server can build, with the JSON Schemas of their `config` and `credentials`.
+         */
+        get: operations["listDestinationKinds"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/destinations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List destinations
+         * @description Lists destinations ordered by slug, a page at a time. Credentials are never returned.
+         */
+        get: operations["listDestinations"];
+        put?: never;
+        /**
+         * Create a destination
+         * @description Creates a destination of a kind with its configuration and credentials. `config` and `credentials` are validated against the kind's schemas (400 with pointers under `/config` and `/credentials`). Credentials are encrypted at rest (AES-256-GCM) and never returned; 503 when the server has no encryption key.
+         */
+        post: operations["createDestination"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/destinations/{destination}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a destination
+         * @description Returns one destination by id or slug, without its credentials. The ETag header carries its version for If-Match.
+         */
+        get: operations["getDestination"];
+        /**
+         * Replace a destination
+         * @description Replaces a destination's name, slug, configuration and (when given) credentials; without `credentials` the stored ones are kept. The kind cannot change. Send If-Match to avoid overwriting a concurrent change.
+         */
+        put: operations["replaceDestination"];
+        post?: never;
+        /**
+         * Delete a destination
+         * @description Deletes a destination and its stored credentials. Audiences it created on the platform are left as they are.
+         */
+        delete: operations["deleteDestination"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/destinations/{destination}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test a destination's connection
+         * @description Checks that the platform can be reached with the stored credentials (Meta: the ad account; Google: the customer; file: the directory is writable). A failed check is a 200 with `ok: false`, the platform's answer (secrets removed) and its failure class.
+         */
+        post: operations["testDestination"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -767,6 +859,96 @@ export interface components {
             draft: components["schemas"]["ModelDefinition"];
             /** @description What the draft could not decide; review before creating the model. */
             notes: string[];
+        };
+        /** Destination definition */
+        DestinationDefinition: {
+            /** @description Unique, URL-safe name. */
+            slug: string;
+            name: string;
+            /**
+             * @description The destination kind; `GET /v1/destination-kinds` gives each kind's configuration and credentials schemas.
+             * @enum {string}
+             */
+            kind: "file" | "meta_custom_audience" | "google_customer_match";
+            /** @description Non-secret settings, per kind (see `GET /v1/destination-kinds`). */
+            config: {
+                [key: string]: unknown;
+            };
+            /** @description Secrets, per kind. Encrypted at rest (AES-256-GCM) and never returned. On replace, omit to keep the stored credentials. */
+            credentials?: {
+                [key: string]: unknown;
+            };
+        };
+        /** Destination */
+        Destination: {
+            /** Format: uuid */
+            id: string;
+            slug: string;
+            name: string;
+            /**
+             * @description The destination kind; `GET /v1/destination-kinds` gives each kind's configuration and credentials schemas.
+             * @enum {string}
+             */
+            kind: "file" | "meta_custom_audience" | "google_customer_match";
+            /** @enum {string} */
+            platform: "meta" | "google" | "file";
+            config: {
+                [key: string]: unknown;
+            };
+            /** @description Whether credentials are stored (they are never returned). */
+            credentialsSet: boolean;
+            /** @description Names of the stored credential fields, for orientation. */
+            credentialFields: string[];
+            version: number;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        /** @description A page of destinations, ordered by slug. */
+        DestinationPage: {
+            data: components["schemas"]["Destination"][];
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            nextCursor: string | null;
+        };
+        /** Connection check */
+        ConnectionCheck: {
+            ok: boolean;
+            /** @description What was checked and what the platform answered (no secrets). */
+            detail: string;
+            /**
+             * @description How the failure is classified, when not ok.
+             * @enum {string}
+             */
+            failure?: "rate_limited" | "retryable" | "permanent" | "invalid_request";
+            account?: {
+                id: string;
+                name?: string;
+                currency?: string;
+            };
+        };
+        /** Destination kind */
+        DestinationKindInfo: {
+            /**
+             * @description The destination kind; `GET /v1/destination-kinds` gives each kind's configuration and credentials schemas.
+             * @enum {string}
+             */
+            kind: "file" | "meta_custom_audience" | "google_customer_match";
+            /** @enum {string} */
+            platform: "meta" | "google" | "file";
+            description: string;
+            /** @description JSON Schema of `config`. */
+            configSchema: {
+                [key: string]: unknown;
+            };
+            /** @description JSON Schema of `credentials`. */
+            credentialsSchema: {
+                [key: string]: unknown;
+            };
+        };
+        /** Destination kinds */
+        DestinationKindList: {
+            data: components["schemas"]["DestinationKindInfo"][];
         };
     };
     responses: never;
@@ -4294,6 +4476,864 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listDestinationKinds: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The kinds. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "kind": "file",
+                     *           "platform": "file",
+                     *           "description": "Hashed adds and removes as NDJSON files per run.",
+                     *           "configSchema": {
+                     *             "type": "object"
+                     *           },
+                     *           "credentialsSchema": {
+                     *             "type": "object"
+                     *           }
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["DestinationKindList"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listDestinations: {
+        parameters: {
+            query?: {
+                /** @description Page size (at most 200). */
+                limit?: number;
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of destinations. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "6a3c1f0e-2b7d-4e59-9c1a-0d2e3f4a5b6c",
+                     *           "slug": "meta-main",
+                     *           "name": "Meta — main ad account",
+                     *           "kind": "meta_custom_audience",
+                     *           "platform": "meta",
+                     *           "config": {
+                     *             "adAccountId": "act_1234567890",
+                     *             "apiVersion": "v24.0"
+                     *           },
+                     *           "credentialsSet": true,
+                     *           "credentialFields": [
+                     *             "accessToken"
+                     *           ],
+                     *           "version": 1,
+                     *           "createdAt": "2026-11-25T10:00:00.000Z",
+                     *           "updatedAt": "2026-11-25T10:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "nextCursor": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["DestinationPage"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createDestination: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "slug": "meta-main",
+                 *       "name": "Meta — main ad account",
+                 *       "kind": "meta_custom_audience",
+                 *       "config": {
+                 *         "adAccountId": "act_1234567890"
+                 *       },
+                 *       "credentials": {
+                 *         "accessToken": "EAAB…"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["DestinationDefinition"];
+            };
+        };
+        responses: {
+            /** @description The destination was created. */
+            201: {
+                headers: {
+                    /** @description Current version of the resource, for If-Match. */
+                    ETag?: string;
+                    /** @description Path of the created resource. */
+                    Location?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "6a3c1f0e-2b7d-4e59-9c1a-0d2e3f4a5b6c",
+                     *       "slug": "meta-main",
+                     *       "name": "Meta — main ad account",
+                     *       "kind": "meta_custom_audience",
+                     *       "platform": "meta",
+                     *       "config": {
+                     *         "adAccountId": "act_1234567890",
+                     *         "apiVersion": "v24.0"
+                     *       },
+                     *       "credentialsSet": true,
+                     *       "credentialFields": [
+                     *         "accessToken"
+                     *       ],
+                     *       "version": 1,
+                     *       "createdAt": "2026-11-25T10:00:00.000Z",
+                     *       "updatedAt": "2026-11-25T10:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Destination"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (duplicate slug, resource in use). */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/conflict",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "A segment with slug \"vip\" already exists.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the limit. */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/payload-too-large",
+                     *       "title": "Payload too large",
+                     *       "status": 413,
+                     *       "detail": "Request body is too large",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. */
+            415: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/plain",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server is not configured for this (e.g. no encryption key for destination credentials). */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getDestination: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Destination id or slug. */
+                destination: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The destination. */
+            200: {
+                headers: {
+                    /** @description Current version of the resource, for If-Match. */
+                    ETag?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "6a3c1f0e-2b7d-4e59-9c1a-0d2e3f4a5b6c",
+                     *       "slug": "meta-main",
+                     *       "name": "Meta — main ad account",
+                     *       "kind": "meta_custom_audience",
+                     *       "platform": "meta",
+                     *       "config": {
+                     *         "adAccountId": "act_1234567890",
+                     *         "apiVersion": "v24.0"
+                     *       },
+                     *       "credentialsSet": true,
+                     *       "credentialFields": [
+                     *         "accessToken"
+                     *       ],
+                     *       "version": 1,
+                     *       "createdAt": "2026-11-25T10:00:00.000Z",
+                     *       "updatedAt": "2026-11-25T10:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Destination"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    replaceDestination: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description ETag from a previous GET; the change is refused with 412 if the resource changed since. */
+                "if-match"?: string;
+            };
+            path: {
+                /** @description Destination id or slug. */
+                destination: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "slug": "meta-main",
+                 *       "name": "Meta — main ad account",
+                 *       "kind": "meta_custom_audience",
+                 *       "config": {
+                 *         "adAccountId": "act_1234567890"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["DestinationDefinition"];
+            };
+        };
+        responses: {
+            /** @description The updated destination. */
+            200: {
+                headers: {
+                    /** @description Current version of the resource, for If-Match. */
+                    ETag?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "6a3c1f0e-2b7d-4e59-9c1a-0d2e3f4a5b6c",
+                     *       "slug": "meta-main",
+                     *       "name": "Meta — main ad account",
+                     *       "kind": "meta_custom_audience",
+                     *       "platform": "meta",
+                     *       "config": {
+                     *         "adAccountId": "act_1234567890",
+                     *         "apiVersion": "v24.0"
+                     *       },
+                     *       "credentialsSet": true,
+                     *       "credentialFields": [
+                     *         "accessToken"
+                     *       ],
+                     *       "version": 2,
+                     *       "createdAt": "2026-11-25T10:00:00.000Z",
+                     *       "updatedAt": "2026-11-25T10:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Destination"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (duplicate slug, resource in use). */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/conflict",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "A segment with slug \"vip\" already exists.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not match the current ETag. */
+            412: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/precondition-failed",
+                     *       "title": "Precondition failed",
+                     *       "status": 412,
+                     *       "detail": "If-Match \"2\" does not match the current version (ETag \"3\"); fetch the resource again and retry.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the limit. */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/payload-too-large",
+                     *       "title": "Payload too large",
+                     *       "status": 413,
+                     *       "detail": "Request body is too large",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. */
+            415: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/plain",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server is not configured for this (e.g. no encryption key for destination credentials). */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteDestination: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description ETag from a previous GET; the change is refused with 412 if the resource changed since. */
+                "if-match"?: string;
+            };
+            path: {
+                /** @description Destination id or slug. */
+                destination: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The destination was deleted. */
+            204: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (duplicate slug, resource in use). */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/conflict",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "A segment with slug \"vip\" already exists.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not match the current ETag. */
+            412: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/precondition-failed",
+                     *       "title": "Precondition failed",
+                     *       "status": 412,
+                     *       "detail": "If-Match \"2\" does not match the current version (ETag \"3\"); fetch the resource again and retry.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    testDestination: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Destination id or slug. */
+                destination: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The outcome of the check. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "ok": true,
+                     *       "detail": "ad account act_1234567890 is readable and active",
+                     *       "account": {
+                     *         "id": "act_1234567890",
+                     *         "name": "Main",
+                     *         "currency": "EUR"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ConnectionCheck"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server is not configured for this (e.g. no encryption key for destination credentials). */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */

@@ -21,15 +21,15 @@ export interface TestService {
  * The service as `npm start` assembles it, on a database of its own: migrated, with a small demo
  * warehouse and (unless told otherwise) the definitions of `segments/` applied.
  */
-export async function startTestService(options: { customers?: number; applySegments?: boolean } = {}): Promise<TestService> {
+export async function startTestService(options: { customers?: number; applySegments?: boolean; env?: Record<string, string> } = {}): Promise<TestService> {
   const database = await createTestDatabase();
-  const config = loadConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'silent' }, REPO_ROOT);
+  const config = loadConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'silent', ...options.env }, REPO_ROOT);
   const runtime = await openRuntime(config, { log: () => {} });
   await seedDemo(runtime.warehouse, { schema: DEMO_SCHEMA, customers: options.customers ?? 300, anchor: new Date('2026-11-01T00:00:00Z') });
   if (options.applySegments ?? true) {
     await applyDirectory({ dir: SEGMENTS_DIR, dryRun: false, models: runtime.models, segments: runtime.segments, defaultSchema: runtime.warehouse.defaultSchema });
   }
-  const app = await buildApp({ services: { models: runtime.models, segments: runtime.segments, queries: runtime.queries, refresh: runtime.refresh, warehouse: runtime.warehouse }, logLevel: 'silent' });
+  const app = await buildApp({ services: runtime, logLevel: 'silent' });
   await app.ready();
   return {
     app, runtime, databaseUrl: database.url,
