@@ -7,7 +7,24 @@ import { DestinationError, type FailureClass } from '../destination';
  * error_user_title, error_user_msg, fbtrace_id}}` with an HTTP status (usually 400, 500 for
  * code 1/2). The SDK wraps them in a `FacebookRequestError` (not exported by the package) whose
  * `url` carries the access token and whose `data` carries the payload: we never keep that object
- * (no `cause`), only the fields below.
+ * (no `cause`), only the fields below, and every message is scrubbed of the token, app secret
+ * and appsecret_proof.
+ *
+ * Mapping, first match wins:
+ *
+ *   subcode 1713230 / 1713228 / 1713231 (flagged, operation_status 471)  permanent
+ *   200/1870047 "Audience Size too Low" (removal would shrink it too much) permanent
+ *   200/1870034, 200/1870090, 200/1870092, 2655, "terms" in the message    permanent (ToS; names the ToS URL)
+ *   190 (token invalid/expired), 102 (session key)                        permanent
+ *   4, 17, 32, 613, 80000–80014 (80003 custom audience), HTTP 429          rate_limited, retryAfterMs from headers (default 60 s)
+ *   is_transient, 1, 2, HTTP 5xx, no response, non-JSON body              retryable
+ *   2650 (not transient)                                                  permanent
+ *   3, 10, 200, 294, 2654/1713092 (permissions)                           permanent
+ *   100/33 (object missing or invisible to the token)                     permanent
+ *   100 (invalid parameter)                                               invalid_request
+ *   any other 4xx                                                          permanent
+ *
+ * Timeouts and caller aborts are decided by the destination (it owns the signals): retryable.
  */
 
 export interface GraphErrorBody {
@@ -110,7 +127,7 @@ export interface ClassifyOptions {
   adAccountId: string;
 }
 
-/** Maps a Graph failure to a `DestinationError` (see the table in the module README / report). */
+/** Maps a Graph failure to a `DestinationError` (table at the top of this module). */
 export function classifyGraphFailure(failure: GraphFailure, options: ClassifyOptions): DestinationError {
   const { status, error } = failure;
   const code = error?.code;

@@ -48,6 +48,13 @@ describe('meta destination: connection', () => {
     expect((await h.destination.testConnection()).detail).toMatch(/does not exist, or the token cannot see it/);
   });
 
+  it('throws (rather than answering "not ok") when the failure is transient', async () => {
+    h = await startHarness();
+    h.fake.inject('account.read', { kind: 'rate_limit', code: 80003, regainMinutes: 1 });
+    const err = await expectFailure(h.destination.testConnection(), 'rate_limited');
+    expect(err.details.retryAfterMs).toBe(60_000);
+  });
+
   it('reports a disabled ad account', async () => {
     h = await startHarness();
     h.fake.accounts.get(ACCOUNT)!.account_status = 2;
