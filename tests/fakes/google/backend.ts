@@ -13,8 +13,10 @@ export interface FakeUserList {
   membershipStatus: 'OPEN' | 'CLOSED';
   readOnly: boolean;
   lookalike?: { seedIds: string[]; expansionLevel: string; countryCodes: string[] };
-  /** Members: each a set of identifier strings (`email:<hash>`, `mobile:<id>`, …). */
-  members: Set<string>[];
+  /** Members by number: each a set of identifier strings (`email:<hash>`, `mobile:<id>`, …). */
+  members: Map<number, Set<string>>;
+  /** Identifier string → member number. */
+  index: Map<string, number>;
 }
 
 export interface FakeJob {
@@ -50,8 +52,12 @@ export class FakeGoogleBackend {
     return String(++this.seq);
   }
 
-  createList(list: Omit<FakeUserList, 'id' | 'members' | 'membershipStatus' | 'readOnly'> & Partial<Pick<FakeUserList, 'membershipStatus' | 'readOnly'>>): FakeUserList {
-    const created: FakeUserList = { membershipStatus: 'OPEN', readOnly: false, ...list, id: this.nextId(), members: [] };
+  private memberSeq = 0;
+
+  createList(
+    list: Omit<FakeUserList, 'id' | 'members' | 'index' | 'membershipStatus' | 'readOnly'> & Partial<Pick<FakeUserList, 'membershipStatus' | 'readOnly'>>,
+  ): FakeUserList {
+    const created: FakeUserList = { membershipStatus: 'OPEN', readOnly: false, ...list, id: this.nextId(), members: new Map(), index: new Map() };
     this.lists.set(created.id, created);
     return created;
   }
@@ -61,16 +67,29 @@ export class FakeGoogleBackend {
     return l && l.customerId === customerId ? l : undefined;
   }
 
+  /** Adds members; one sharing an identifier with a present member merges into it (Google matches by any identifier). */
   addMembers(list: FakeUserList, members: string[][]): void {
     for (const ids of members) {
-      const existing = list.members.find((m) => ids.some((i) => m.has(i)));
-      if (existing) ids.forEach((i) => existing.add(i));
-      else list.members.push(new Set(ids));
+      const hit = ids.map((i) => list.index.get(i)).find((n) => n !== undefined);
+      const n = hit ?? ++this.memberSeq;
+      const set = list.members.get(n) ?? new Set<string>();
+      list.members.set(n, set);
+      for (const i of ids) {
+        set.add(i);
+        list.index.set(i, n);
+      }
     }
   }
 
   removeMembers(list: FakeUserList, members: string[][]): void {
-    for (const ids of members) list.members = list.members.filter((m) => !ids.some((i) => m.has(i)));
+    for (const ids of members) {
+      for (const i of ids) {
+        const n = list.index.get(i);
+        if (n === undefined) continue;
+        for (const x of list.members.get(n) ?? []) list.index.delete(x);
+        list.members.delete(n);
+      }
+    }
   }
 
   /** Advances jobs whose time has come (called on every request and read). */

@@ -184,7 +184,7 @@ export class GoogleAdsFake {
   // ---- GoogleAdsService (GAQL) -------------------------------------------------------------
 
   private userListRow(l: FakeUserList) {
-    const size = String(l.members.length);
+    const size = String(l.members.size);
     return {
       user_list: {
         resource_name: `customers/${l.customerId}/userLists/${l.id}`,
