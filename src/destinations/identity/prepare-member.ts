@@ -3,7 +3,7 @@ import { IDENTIFIER_KINDS } from '../destination';
 import { countryAlpha2 } from './countries';
 import { parseDateOfBirth } from './dates';
 import { phoneRegion } from './phone';
-import { RULES, type IdentityPlatform, type NormalizeContext } from './platform-rules';
+import { RULES, type IdentityPlatform } from './platform-rules';
 import { normalizeContext, prepareWithContext, type IdentityOptions } from './prepare-identifier';
 import type { RejectReason } from './reasons';
 
@@ -39,14 +39,14 @@ export function prepareMember(
   identifiers: Partial<Record<IdentifierKind, string | null>>,
   options?: MemberOptions,
 ): PreparedMemberResult {
-  let context: NormalizeContext = normalizeContext(options);
+  let context = normalizeContext(options);
   const rules = RULES[platform];
   const out: Partial<Record<IdentifierKind, string>> = {};
   const rejected: IdentifierRejection[] = [];
 
   if (options?.phoneRegionFromCountry !== false && present(identifiers.phone) && present(identifiers.country)) {
     const region = phoneRegion(countryAlpha2(identifiers.country));
-    if (region && region !== context.region) context = { ...context, region };
+    if (region && region !== context.region) context = normalizeContext({ defaultRegion: region, today: options?.today });
   }
 
   for (const kind of IDENTIFIER_KINDS) {
@@ -72,7 +72,7 @@ export function prepareMember(
       else {
         const derived: Array<[IdentifierKind, string]> = [['birth_year', parts.year], ['birth_month', parts.month], ['birth_day', parts.day]];
         for (const [kind, value] of derived) {
-          if (out[kind] !== undefined || present(identifiers[kind])) continue; // given explicitly: that one wins
+          if (out[kind] !== undefined) continue; // given explicitly (and valid): that one wins
           const prepared = prepareWithContext(platform, kind, value, context);
           if (prepared.ok) out[kind] = prepared.value;
         }

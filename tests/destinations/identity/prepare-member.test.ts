@@ -34,6 +34,12 @@ describe('prepareMember: Meta', () => {
     });
   });
 
+  it('an invalid explicit birth part is reported and the date of birth fills it in', () => {
+    const result = prepareMember('meta', 'k', { email: 'a@b.co', date_of_birth: '1990-02-16', birth_month: '13' });
+    expect(result.rejected).toEqual([{ kind: 'birth_month', reason: 'invalid_date' }]);
+    expect(result.ok && result.member.identifiers.birth_month).toBe(sha('02'));
+  });
+
   it('explicit birth parts and first initial win over derived ones', () => {
     const result = prepareMember('meta', 'k', { email: 'a@b.co', first_name: 'Anna', first_initial: 'B', date_of_birth: '1990-02-16', birth_year: '1991' });
     expect(result.ok && result.member.identifiers).toMatchObject({ first_initial: sha('b'), birth_year: sha('1991'), birth_month: sha('02'), birth_day: sha('16') });
