@@ -163,16 +163,11 @@ export class MetaCustomAudienceDestination implements Destination {
   }
 
   async testConnection(): Promise<ConnectionCheck> {
-    let data: Json;
-    try {
-      data = await this.graph(`reading ad account ${this.adAccountId}`, async () =>
-        (await this.accountObject().get(['id', 'name', 'currency', 'account_status', 'tos_accepted'], { ...this.auth() })).exportAllData(),
-      );
-    } catch (err) {
-      // Bad token, missing permission, unknown account, ToS: the answer to "does it work?" is no.
-      if (err instanceof DestinationError && !err.retryable) return { ok: false, detail: err.message };
-      throw err;
-    }
+    // A failed read (bad token, missing permission, unknown account, rate limit) throws its
+    // classified DestinationError: the destinations service answers it as {ok: false, failure}.
+    const data = await this.graph(`reading ad account ${this.adAccountId}`, async () =>
+      (await this.accountObject().get(['id', 'name', 'currency', 'account_status', 'tos_accepted'], { ...this.auth() })).exportAllData(),
+    );
     const name = typeof data.name === 'string' ? data.name : undefined;
     const currency = typeof data.currency === 'string' ? data.currency : undefined;
     const account = { id: this.adAccountId, ...(name !== undefined ? { name } : {}), ...(currency !== undefined ? { currency } : {}) };

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { FacebookAdsApi } from 'facebook-nodejs-business-sdk';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ACCOUNT, APP_SECRET, TOKEN, expectFailure, expectNoSecrets, members, startHarness, type Harness } from './helpers';
+import { ACCOUNT, APP_SECRET, TOKEN, expectFailure, members, startHarness, type Harness } from './helpers';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -30,25 +30,23 @@ describe('meta destination: connection', () => {
     expect(check.detail).toContain('customaudiences/tos.php?act=1234567890');
   });
 
-  it('reports an expired token as a failed check, without the token', async () => {
+  it('an expired token fails the check as permanent, without the token', async () => {
     h = await startHarness();
     h.fake.inject('account.read', { kind: 'token_expired', echoToken: true });
-    const check = await h.destination.testConnection();
-    expect(check.ok).toBe(false);
-    expect(check.detail).toMatch(/access token is invalid or expired/);
-    expect(check.detail).toContain('190/463');
-    expectNoSecrets(check);
+    const err = await expectFailure(h.destination.testConnection(), 'permanent');
+    expect(err.message).toMatch(/reading ad account act_1234567890 failed: the access token is invalid or expired/);
+    expect(err.details.code).toBe('190/463');
   });
 
-  it('reports missing permissions and unknown accounts', async () => {
+  it('missing permissions and unknown accounts fail the check as permanent', async () => {
     h = await startHarness();
     h.fake.inject('account.read', { kind: 'permission' });
-    expect((await h.destination.testConnection()).detail).toMatch(/lacks permission/);
+    expect((await expectFailure(h.destination.testConnection(), 'permanent')).message).toMatch(/lacks permission/);
     h.fake.accounts.clear();
-    expect((await h.destination.testConnection()).detail).toMatch(/does not exist, or the token cannot see it/);
+    expect((await expectFailure(h.destination.testConnection(), 'permanent')).message).toMatch(/does not exist, or the token cannot see it/);
   });
 
-  it('throws (rather than answering "not ok") when the failure is transient', async () => {
+  it('a rate-limited check fails as rate_limited', async () => {
     h = await startHarness();
     h.fake.inject('account.read', { kind: 'rate_limit', code: 80003, regainMinutes: 1 });
     const err = await expectFailure(h.destination.testConnection(), 'rate_limited');
