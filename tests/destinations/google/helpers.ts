@@ -57,10 +57,22 @@ export function guardNetwork(): { attempts: string[]; restore(): void } {
   const attempts: string[] = [];
   const original = net.Socket.prototype.connect;
   net.Socket.prototype.connect = function (this: net.Socket, ...args: unknown[]) {
-    const first = args[0] as { host?: string; port?: number; path?: string } | number | string;
-    const host = typeof first === 'object' && first !== null ? (first.path ? 'unix' : (first.host ?? 'localhost')) : typeof args[1] === 'string' ? args[1] : 'localhost';
-    if (!['127.0.0.1', 'localhost', '::1', 'unix'].includes(host)) {
-      attempts.push(`${host}:${typeof first === 'object' && first !== null ? first.port : first}`);
+    // net.connect passes its normalized [options, callback] array; callers may also pass (options), (port, host) or (path).
+    const call = Array.isArray(args[0]) ? (args[0] as unknown[]) : args;
+    const first = call[0] as { host?: string; port?: number; path?: string } | number | string;
+    let host: string;
+    let port: unknown;
+    if (typeof first === 'object' && first !== null) {
+      host = first.path ? 'unix' : (first.host ?? 'localhost');
+      port = first.port;
+    } else if (typeof first === 'number' || /^\d+$/.test(String(first))) {
+      host = typeof call[1] === 'string' ? call[1] : 'localhost';
+      port = first;
+    } else {
+      host = 'unix';
+    }
+    if (!['127.0.0.1', 'localhost', '::1', '::ffff:127.0.0.1', 'unix'].includes(host)) {
+      attempts.push(`${host}:${String(port)}`);
       throw new Error(`network guard: connection to ${host} refused in tests`);
     }
     return (original as (...a: unknown[]) => net.Socket).apply(this, args);

@@ -36,6 +36,16 @@ async function rejectsWith(p: Promise<unknown>, status: number) {
   return err as AppError;
 }
 
+describe('network guard', () => {
+  it('refuses and records any non-loopback connection (so the tests prove nothing leaves 127.0.0.1)', async () => {
+    const net = await import('node:net');
+    const tls = await import('node:tls');
+    expect(() => net.connect({ host: '203.0.113.7', port: 443 })).toThrow(/network guard/);
+    expect(() => tls.connect({ host: 'oauth2.googleapis.com', port: 443 })).toThrow(/network guard/);
+    expect(guard.attempts.splice(0)).toEqual(['203.0.113.7:443', 'oauth2.googleapis.com:443']);
+  });
+});
+
 describe('google_customer_match kind', () => {
   it('validates config and credentials with typebox schemas', () => {
     expect(Value.Check(GoogleCustomerMatchConfigSchema, { customerId: CUSTOMER })).toBe(true);
