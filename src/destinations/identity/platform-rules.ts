@@ -9,7 +9,7 @@ import { firstInitial, googleName, lettersOnly } from './names';
 import { normalizePhoneDigits, normalizePhoneE164 } from './phone';
 import type { Normalized } from './reasons';
 
-/** Platforms with their own normalization rules (the file destination uses Meta's). */
+/** Platforms with their own normalization rules (a file destination picks the one whose hashes it hands off). */
 export type IdentityPlatform = 'meta' | 'google';
 export const IDENTITY_PLATFORMS: readonly IdentityPlatform[] = ['meta', 'google'];
 
