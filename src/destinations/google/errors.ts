@@ -13,7 +13,14 @@ const PERMANENT_ADS_CODES = new Set([
   'not_allowlisted_error.CUSTOMER_NOT_ALLOWLISTED_FOR_THIS_FEATURE',
   'offline_user_data_job_error.CUSTOMER_NOT_ACCEPTED_CUSTOMER_DATA_TERMS',
   'offline_user_data_job_error.NOT_ON_ALLOWLIST_FOR_USER_ID',
-  'user_list_error.CUSTOMER_NOT_ALLOWLISTED_FOR_CUSTOMER_MATCH' /* older name, harmless */,
+  // Policy, terms and allowlists on the list itself.
+  'user_list_error.ADVERTISER_TOS_NOT_ACCEPTED',
+  'user_list_error.ADVERTISER_NOT_ON_ALLOWLIST_FOR_USING_UPLOADED_DATA',
+  'user_list_error.CAN_NOT_MUTATE_SENSITIVE_USERLIST',
+  'user_list_error.MOBILE_APP_IS_SENSITIVE',
+  'policy_violation_error.POLICY_ERROR',
+  'customer_error.CREATION_DENIED_FOR_POLICY_VIOLATION',
+  'customer_error.ACCOUNT_NOT_SET_UP',
 ]);
 
 /** Data Manager ErrorInfo reasons that no retry will fix. */

@@ -64,7 +64,7 @@ export interface GoogleTuning {
 }
 
 export const DEFAULT_GOOGLE_TUNING: GoogleTuning = {
-  rpcTimeoutMs: 300_000,
+  rpcTimeoutMs: 120_000,
   jobPollIntervalMs: 10_000,
   jobPollTimeoutMs: 120_000,
   requestStatusAttempts: 3,
@@ -178,18 +178,28 @@ export class GoogleCustomerMatchDestination implements Destination {
   }
 
   async testConnection(): Promise<ConnectionCheck> {
+    let account: ConnectionCheck['account'];
     try {
       const rows = await this.search('SELECT customer.id, customer.descriptive_name, customer.currency_code FROM customer LIMIT 1');
       const c = (rows[0]?.customer ?? {}) as Record<string, unknown>;
-      return {
-        ok: true,
-        detail: `Google Ads customer ${this.config.customerId} is reachable; members upload through ${this.config.uploadPath === 'data_manager' ? 'the Data Manager API' : 'OfflineUserDataJobService'}.`,
-        account: { id: String(c.id ?? this.config.customerId), name: c.descriptive_name ? String(c.descriptive_name) : undefined, currency: c.currency_code ? String(c.currency_code) : undefined },
-      };
+      account = { id: String(c.id ?? this.config.customerId), name: c.descriptive_name ? String(c.descriptive_name) : undefined, currency: c.currency_code ? String(c.currency_code) : undefined };
     } catch (err) {
       if (err instanceof DestinationError) return { ok: false, detail: `${err.message} [${err.failure}${err.details.code ? `, ${err.details.code}` : ''}]` };
       throw err;
     }
+    if (this.config.uploadPath === 'offline_user_data_job') {
+      return { ok: true, detail: `Google Ads customer ${this.config.customerId} is reachable; members upload through OfflineUserDataJobService (allowlisted developer tokens only).`, account };
+    }
+    // The Data Manager API has no read-only call: asking for the status of a request that does not
+    // exist proves the OAuth token (and its datamanager scope) is accepted — Google answers
+    // INVALID_ARGUMENT, not PERMISSION_DENIED / UNAUTHENTICATED.
+    try {
+      await this.dataManager.retrieveRequestStatus({ requestId: 'audiences-connection-check' }, { timeout: this.tuning.rpcTimeoutMs });
+    } catch (err) {
+      const e = toDestinationError(err, 'Data Manager API', this.redact);
+      if (e.failure !== 'invalid_request') return { ok: false, detail: `${e.message} [${e.failure}${e.details.code ? `, ${e.details.code}` : ''}]`, account };
+    }
+    return { ok: true, detail: `Google Ads customer ${this.config.customerId} is reachable; the Data Manager API accepts the credentials for member uploads.`, account };
   }
 
   async ensureAudience(input: EnsureAudienceInput): Promise<RemoteAudience> {

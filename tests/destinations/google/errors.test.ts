@@ -154,6 +154,18 @@ describe('Data Manager API failures', () => {
     expect(await failure(dest.remove({ remoteId: listId }, [contactMember(1)]))).toMatchObject({ failure: 'permanent' });
   });
 
+  it('testConnection reports a Data Manager refusal (e.g. a refresh token without the datamanager scope)', async () => {
+    fakes.dataManager.faults.inject({
+      method: 'RetrieveRequestStatus',
+      times: 1,
+      error: rpcError(grpc.status.PERMISSION_DENIED, 'Request had insufficient authentication scopes.', { reason: 'ACCESS_TOKEN_SCOPE_INSUFFICIENT', domain: 'googleapis.com' }),
+    });
+    const check = await dest.testConnection();
+    expect(check).toMatchObject({ ok: false, account: { id: CUSTOMER } });
+    expect(check.detail).toContain('insufficient authentication scopes');
+    expect((await dest.testConnection()).ok).toBe(true);
+  });
+
   it('INVALID_ARGUMENT that names no member is invalid_request', async () => {
     fakes.dataManager.faults.inject({
       method: 'IngestAudienceMembers',

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import dns from 'node:dns';
+import { syncBuiltinESMExports } from 'node:module';
 import net from 'node:net';
 import type { PreparedMember } from '../../../src/destinations/destination';
 import { createGoogleDestination, type GoogleCustomerMatchConfig, type GoogleTuning } from '../../../src/destinations/google';
@@ -77,10 +79,32 @@ export function guardNetwork(): { attempts: string[]; restore(): void } {
     }
     return (original as (...a: unknown[]) => net.Socket).apply(this, args);
   } as typeof original;
+  // Name lookups too (metadata.google.internal, oauth2.googleapis.com): they would leak even if the connect were refused.
+  const local = (name: string) => ['localhost', '127.0.0.1', '::1'].includes(name);
+  const originalLookup = dns.lookup;
+  const originalPromiseLookup = dns.promises.lookup;
+  dns.lookup = function (hostname: string, ...rest: unknown[]) {
+    if (!local(hostname)) {
+      attempts.push(`dns:${hostname}`);
+      throw new Error(`network guard: lookup of ${hostname} refused in tests`);
+    }
+    return (originalLookup as (...a: unknown[]) => void)(hostname, ...rest);
+  } as typeof dns.lookup;
+  dns.promises.lookup = async function (hostname: string, ...rest: unknown[]) {
+    if (!local(hostname)) {
+      attempts.push(`dns:${hostname}`);
+      throw new Error(`network guard: lookup of ${hostname} refused in tests`);
+    }
+    return (originalPromiseLookup as (...a: unknown[]) => Promise<unknown>)(hostname, ...rest);
+  } as typeof dns.promises.lookup;
+  syncBuiltinESMExports(); // ESM named imports of node:dns see the guard too
   return {
     attempts,
     restore: () => {
       net.Socket.prototype.connect = original;
+      dns.lookup = originalLookup;
+      dns.promises.lookup = originalPromiseLookup;
+      syncBuiltinESMExports();
     },
   };
 }

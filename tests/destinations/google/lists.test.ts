@@ -40,9 +40,11 @@ describe('network guard', () => {
   it('refuses and records any non-loopback connection (so the tests prove nothing leaves 127.0.0.1)', async () => {
     const net = await import('node:net');
     const tls = await import('node:tls');
+    const dns = await import('node:dns');
     expect(() => net.connect({ host: '203.0.113.7', port: 443 })).toThrow(/network guard/);
     expect(() => tls.connect({ host: 'oauth2.googleapis.com', port: 443 })).toThrow(/network guard/);
-    expect(guard.attempts.splice(0)).toEqual(['203.0.113.7:443', 'oauth2.googleapis.com:443']);
+    expect(() => dns.lookup('metadata.google.internal', () => undefined)).toThrow(/network guard/);
+    expect(guard.attempts.splice(0)).toEqual(['203.0.113.7:443', 'oauth2.googleapis.com:443', 'dns:metadata.google.internal']);
   });
 });
 
@@ -62,6 +64,8 @@ describe('google_customer_match kind', () => {
     const d = googleDestinationKind.create({ config: { customerId: CUSTOMER }, credentials, endpoints: fakes.endpoints });
     const check = await d.testConnection();
     expect(check).toMatchObject({ ok: true, account: { id: CUSTOMER, currency: 'EUR' } });
+    expect(check.detail).toContain('Data Manager API accepts the credentials');
+    expect(fakes.dataManager.callsTo('RetrieveRequestStatus').at(-1)!.request).toEqual({ requestId: 'audiences-connection-check' });
     expect(d.limits.maxBatchSize).toBe(10_000);
     await d.close?.();
   });
@@ -126,6 +130,26 @@ describe('lists through UserListService', () => {
     err = await rejectsWith(dest.ensureAudience({ name: 'x', existingId: mobile.id, identifierKinds: ['email', 'phone'] }), 422);
     expect(err.errors?.[0]).toMatchObject({ pointer: '/identifierKinds' });
     await rejectsWith(dest.ensureAudience({ name: 'x', existingId: 'abc', identifierKinds: ['email'] }), 422);
+  });
+});
+
+describe('GAQL through the library’s gRPC SearchStream', () => {
+  it('serves reportStreamRaw from the fake (the library builds the GoogleAdsService client through the seam)', async () => {
+    const { EndpointCustomer } = await import('../../../src/destinations/google');
+    const customer = new EndpointCustomer(
+      { client_id: credentials.clientId, client_secret: credentials.clientSecret, developer_token: credentials.developerToken },
+      { customer_id: CUSTOMER, refresh_token: credentials.refreshToken },
+      { endpoint: fakes.endpoints.googleAds, oauth: credentials, gax: { timeoutMs: 3_000 } },
+    );
+    try {
+      const stream = await customer.reportStreamRaw({ entity: 'user_list', attributes: ['user_list.id', 'user_list.name'] });
+      const chunks: { results: { user_list: { name: string } }[] }[] = [];
+      for await (const chunk of stream as AsyncIterable<{ results: { user_list: { name: string } }[] }>) chunks.push(chunk);
+      expect(chunks.flatMap((c) => c.results.map((r) => r.user_list.name))).toContain('VIP customers');
+      expect(fakes.ads.callsTo('SearchStream').at(-1)!.request.query).toMatch(/FROM user_list/);
+    } finally {
+      await customer.close();
+    }
   });
 });
 
