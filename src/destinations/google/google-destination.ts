@@ -67,8 +67,9 @@ export const DEFAULT_GOOGLE_TUNING: GoogleTuning = {
   rpcTimeoutMs: 120_000,
   jobPollIntervalMs: 10_000,
   jobPollTimeoutMs: 120_000,
-  requestStatusAttempts: 3,
-  requestStatusIntervalMs: 2_000,
+  // Data Manager processes asynchronously (often longer than this): a short look, not a wait.
+  requestStatusAttempts: 2,
+  requestStatusIntervalMs: 1_500,
   lookalikeMinSeed: GOOGLE_LOOKALIKE_MIN_SEED,
 };
 
@@ -178,15 +179,15 @@ export class GoogleCustomerMatchDestination implements Destination {
   }
 
   async testConnection(): Promise<ConnectionCheck> {
-    let account: ConnectionCheck['account'];
-    try {
-      const rows = await this.search('SELECT customer.id, customer.descriptive_name, customer.currency_code FROM customer LIMIT 1');
-      const c = (rows[0]?.customer ?? {}) as Record<string, unknown>;
-      account = { id: String(c.id ?? this.config.customerId), name: c.descriptive_name ? String(c.descriptive_name) : undefined, currency: c.currency_code ? String(c.currency_code) : undefined };
-    } catch (err) {
-      if (err instanceof DestinationError) return { ok: false, detail: `${err.message} [${err.failure}${err.details.code ? `, ${err.details.code}` : ''}]` };
-      throw err;
-    }
+    // A refused or failed call throws its classified DestinationError (bad token, missing access,
+    // not allowlisted, quota): the destinations service answers it as {ok: false, failure}.
+    const rows = await this.search('SELECT customer.id, customer.descriptive_name, customer.currency_code FROM customer LIMIT 1');
+    const c = (rows[0]?.customer ?? {}) as Record<string, unknown>;
+    const account: ConnectionCheck['account'] = {
+      id: String(c.id ?? this.config.customerId),
+      ...(c.descriptive_name ? { name: String(c.descriptive_name) } : {}),
+      ...(c.currency_code ? { currency: String(c.currency_code) } : {}),
+    };
     if (this.config.uploadPath === 'offline_user_data_job') {
       return { ok: true, detail: `Google Ads customer ${this.config.customerId} is reachable; members upload through OfflineUserDataJobService (allowlisted developer tokens only).`, account };
     }
@@ -197,7 +198,7 @@ export class GoogleCustomerMatchDestination implements Destination {
       await this.dataManager.retrieveRequestStatus({ requestId: 'audiences-connection-check' }, { timeout: this.tuning.rpcTimeoutMs });
     } catch (err) {
       const e = toDestinationError(err, 'Data Manager API', this.redact);
-      if (e.failure !== 'invalid_request') return { ok: false, detail: `${e.message} [${e.failure}${e.details.code ? `, ${e.details.code}` : ''}]`, account };
+      if (e.failure !== 'invalid_request') throw e;
     }
     return { ok: true, detail: `Google Ads customer ${this.config.customerId} is reachable; the Data Manager API accepts the credentials for member uploads.`, account };
   }

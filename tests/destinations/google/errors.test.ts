@@ -81,16 +81,14 @@ describe('Google Ads API failures', () => {
     expect(await failure(stats())).toMatchObject({ failure: 'retryable', details: { code: 'internal_error.INTERNAL_ERROR' } });
   });
 
-  it('permission denied and unauthenticated are permanent; testConnection reports them without throwing', async () => {
+  it('permission denied and unauthenticated are permanent; testConnection throws them classified', async () => {
     fakes.ads.faults.inject({
       method: 'Search',
       times: 2,
       error: adsError(grpc.status.PERMISSION_DENIED, [{ code: { authorization_error: 'USER_PERMISSION_DENIED' }, message: "User doesn't have permission to access customer." }]),
     });
     expect(await failure(stats())).toMatchObject({ failure: 'permanent', retryable: false, details: { code: 'authorization_error.USER_PERMISSION_DENIED', status: 7 } });
-    const check = await dest.testConnection();
-    expect(check.ok).toBe(false);
-    expect(check.detail).toContain('USER_PERMISSION_DENIED');
+    expect(await failure(dest.testConnection())).toMatchObject({ failure: 'permanent', details: { code: 'authorization_error.USER_PERMISSION_DENIED' } });
 
     fakes.ads.faults.inject({ method: 'Search', times: 1, error: { code: grpc.status.UNAUTHENTICATED, details: 'Request had invalid authentication credentials.' } });
     expect(await failure(stats())).toMatchObject({ failure: 'permanent', details: { status: grpc.status.UNAUTHENTICATED } });
@@ -160,9 +158,9 @@ describe('Data Manager API failures', () => {
       times: 1,
       error: rpcError(grpc.status.PERMISSION_DENIED, 'Request had insufficient authentication scopes.', { reason: 'ACCESS_TOKEN_SCOPE_INSUFFICIENT', domain: 'googleapis.com' }),
     });
-    const check = await dest.testConnection();
-    expect(check).toMatchObject({ ok: false, account: { id: CUSTOMER } });
-    expect(check.detail).toContain('insufficient authentication scopes');
+    const e = await failure(dest.testConnection());
+    expect(e).toMatchObject({ failure: 'permanent', details: { status: grpc.status.PERMISSION_DENIED } });
+    expect(e.message).toContain('insufficient authentication scopes');
     expect((await dest.testConnection()).ok).toBe(true);
   });
 
