@@ -2,7 +2,19 @@
  * Google failures → DestinationError. Google Ads sends a GoogleAdsFailure (trailing metadata
  * `google.ads.googleads.v24.errors.googleadsfailure-bin`) whose error codes say more than the gRPC
  * status; the Data Manager API sends google.rpc.Status details (ErrorInfo.reason, RetryInfo,
- * BadRequest). Codes first, then the gRPC status.
+ * BadRequest). Codes first (the most severe class wins when a failure carries several), then
+ * Data Manager reasons, then the gRPC status.
+ *
+ * | Google says                                                            | failure           |
+ * |------------------------------------------------------------------------|-------------------|
+ * | quota_error.RESOURCE_(TEMPORARILY_)EXHAUSTED, RESOURCE_EXHAUSTED         | rate_limited (retryAfterMs from QuotaErrorDetails.retry_delay or RetryInfo) |
+ * | database_error.CONCURRENT_MODIFICATION                                   | retryable         |
+ * | internal_error.*, UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, ABORTED, UNKNOWN, CANCELLED | retryable |
+ * | not_allowlisted_error.* (CUSTOMER_NOT_ALLOWLISTED_FOR_THIS_FEATURE), authorization_error.*, authentication_error.*, PERMISSION_DENIED, UNAUTHENTICATED, FAILED_PRECONDITION | permanent |
+ * | terms / policy: offline_user_data_job_error.CUSTOMER_NOT_ACCEPTED_CUSTOMER_DATA_TERMS, user_list_error.ADVERTISER_TOS_NOT_ACCEPTED, Data Manager TERMS_AND_CONDITIONS_NOT_SIGNED, NOT_ALLOWLISTED, … | permanent |
+ * | OAuth refresh refused (invalid_grant … surfacing as UNAVAILABLE)          | permanent         |
+ * | INVALID_ARGUMENT, NOT_FOUND, OUT_OF_RANGE, … (other codes)               | invalid_request   |
+ * | per-operation partial failure (OfflineUserDataJob) / BadRequest naming audience_members[i] (Data Manager) | per-row rejection, not an error |
  */
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { errors } from 'google-ads-api';
