@@ -8,6 +8,8 @@ import { SegmentsService } from './segments/segments-service';
 import { DestinationsService } from './destinations/destinations-service';
 import { createDestinationRegistry, type DestinationRegistry } from './destinations/registry';
 import { SecretBox } from './destinations/secret-box';
+import { SyncsService } from './syncs/syncs-service';
+import type { RetryPolicy } from './syncs/deliver';
 import { createDb } from './store/db';
 import { startEmbeddedPostgres, type RunningPostgres } from './store/embedded-postgres';
 import { migrateLatest } from './store/migrate';
@@ -29,10 +31,11 @@ export interface Runtime {
   refresh: RefreshService;
   registry: DestinationRegistry;
   destinations: DestinationsService;
+  syncs: SyncsService;
   close(): Promise<void>;
 }
 
-export async function openRuntime(config: Config, options: { log: (line: string) => void; attachToRunningEmbedded?: boolean }): Promise<Runtime> {
+export async function openRuntime(config: Config, options: { log: (line: string) => void; attachToRunningEmbedded?: boolean; syncRetry?: Partial<RetryPolicy> }): Promise<Runtime> {
   let embedded: RunningPostgres | null = null;
   let databaseUrl = config.databaseUrl;
   if (!databaseUrl) {
@@ -74,12 +77,14 @@ export async function openRuntime(config: Config, options: { log: (line: string)
     await embedded?.stop();
     throw error;
   }
+  const syncs = new SyncsService({ db, warehouse, refresh, destinations, queries, stateSchema: config.stateSchema, ...(options.syncRetry ? { retry: options.syncRetry } : {}) });
   let closed = false;
   return {
-    config, databaseUrl, embedded, db, warehouse, models, segments, queries, refresh, registry, destinations,
+    config, databaseUrl, embedded, db, warehouse, models, segments, queries, refresh, registry, destinations, syncs,
     close: async () => {
       if (closed) return;
       closed = true;
+      await syncs.stop();
       await refresh.drain();
       await warehouse.close().catch(() => {});
       await db.destroy().catch(() => {});

@@ -21,6 +21,9 @@ import { ConnectionCheckSchema, DestinationDefinitionSchema, DestinationKindInfo
 import type { DestinationsService } from '../destinations/destinations-service';
 import type { DestinationRegistry } from '../destinations/registry';
 import { DestinationPageSchema, destinationRoutes } from './destinations/destination-routes';
+import { LookalikeRequestSchema, LookalikeSchema, SyncDefinitionSchema, SyncOptionsSchema, SyncPlanSchema, SyncRejectionSchema, SyncRunSchema, SyncScheduleSchema, SyncSchema } from '../syncs/sync-schema';
+import type { SyncsService } from '../syncs/syncs-service';
+import { LookalikeListSchema, SyncPageSchema, SyncRejectionPageSchema, SyncRunPageSchema, syncRoutes } from './syncs/sync-routes';
 import { TableDraftSchema, WarehouseTableListSchema, warehouseRoutes } from './warehouse/warehouse-routes';
 
 /** Every named schema, registered once: routes refer to them by $id, the spec lists them as components. */
@@ -32,6 +35,8 @@ export const SHARED_SCHEMAS = [
   RefreshRunSchema, RefreshRunPageSchema, MemberPageSchema, ChangePageSchema, HistorySchema,
   WarehouseTableListSchema, TableDraftSchema,
   DestinationDefinitionSchema, DestinationSchema, DestinationPageSchema, ConnectionCheckSchema, DestinationKindInfoSchema, DestinationKindListSchema,
+  SyncOptionsSchema, SyncScheduleSchema, SyncDefinitionSchema, SyncSchema, SyncPageSchema, SyncPlanSchema, SyncRunSchema, SyncRunPageSchema,
+  SyncRejectionSchema, SyncRejectionPageSchema, LookalikeRequestSchema, LookalikeSchema, LookalikeListSchema,
 ];
 
 export interface AppServices {
@@ -42,6 +47,7 @@ export interface AppServices {
   warehouse: Warehouse;
   destinations: DestinationsService;
   registry: DestinationRegistry;
+  syncs: SyncsService;
 }
 
 export interface AppOptions {
@@ -92,5 +98,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(refreshRoutes, { refresh });
   await app.register(warehouseRoutes, { models, warehouse });
   await app.register(destinationRoutes, { destinations: options.services.destinations, registry: options.services.registry });
+  await app.register(syncRoutes, { syncs: options.services.syncs });
   return app;
 }

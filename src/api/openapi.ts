@@ -6,6 +6,7 @@ export const TAGS = [
   { name: 'segments', description: 'JsonLogic rules over a model that define audiences, with every version kept.' },
   { name: 'refresh', description: 'Materialize segments in the warehouse; members, who entered and exited, size over time.' },
   { name: 'destinations', description: 'Where audiences go: Meta Custom Audiences, Google Customer Match, files. Credentials are write-only.' },
+  { name: 'syncs', description: 'Segments → destinations: plans, guarded runs, rejections, lookalikes.' },
   { name: 'warehouse', description: 'Look into the warehouse to draft models.' },
 ];
 

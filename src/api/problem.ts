@@ -45,6 +45,7 @@ const DESCRIPTIONS: Record<number, string> = {
   415: 'The request body is not `application/json`.',
   422: 'Well-formed, but the warehouse disagrees: a model that does not match its tables (`errors` lists every mismatch), or a rule the engine cannot evaluate on this data.',
   500: 'Internal error. Nothing about it is returned; quote `requestId` when reporting it.',
+  502: 'The ad platform could not be reached, or refused the request; `detail` carries its answer (secrets removed).',
   503: 'The server is not configured for this (e.g. no encryption key for destination credentials).',
 };
 
@@ -63,6 +64,10 @@ const EXAMPLES: Record<number, Problem> = {
     type: 'https://audiences.dev/problems/unprocessable-entity', title: 'Unprocessable entity', status: 422,
     detail: 'The model does not match the warehouse.', instance: '/v1/models', requestId: 'req-1',
     errors: [{ pointer: '/attributes/3/type', message: 'column "ltv" is numeric, which cannot back a string attribute; it can back number' }],
+  },
+  502: {
+    type: 'https://audiences.dev/problems/bad-gateway', title: 'Bad gateway', status: 502,
+    detail: 'The platform could not be reached or refused: (#200) The user has not accepted the Custom Audience terms of service', instance: '/v1/syncs', requestId: 'req-1',
   },
   503: {
     type: 'https://audiences.dev/problems/service-unavailable', title: 'Service unavailable', status: 503,
@@ -90,7 +95,7 @@ export function problemResponses(...statuses: number[]) {
 const TITLES: Record<number, string> = {
   400: 'Invalid request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not found', 405: 'Method not allowed',
   406: 'Not acceptable', 409: 'Conflict', 412: 'Precondition failed', 413: 'Payload too large',
-  415: 'Unsupported media type', 422: 'Unprocessable entity', 429: 'Too many requests', 500: 'Internal error', 503: 'Service unavailable',
+  415: 'Unsupported media type', 422: 'Unprocessable entity', 429: 'Too many requests', 500: 'Internal error', 502: 'Bad gateway', 503: 'Service unavailable',
 };
 
 interface AjvError {

@@ -287,6 +287,15 @@ export class RefreshService {
     return row && SNAPSHOT_TABLE.test(row.current_table) ? row.current_table : null;
   }
 
+  /** The segment's current snapshot table and the run that made it (null before the first refresh). */
+  async currentSnapshot(segmentId: string): Promise<{ table: string; run: RefreshRun | null } | null> {
+    await this.ensureState();
+    const [row] = await this.options.warehouse.query<{ current_table: string; run_id: string }>(this.sql.currentPointer(), [segmentId]);
+    if (!row || !SNAPSHOT_TABLE.test(row.current_table)) return null;
+    const run = await this.options.db<RunRow>('refresh_runs').where({ id: row.run_id }).first();
+    return { table: row.current_table, run: run ? toRun(run) : null };
+  }
+
   /** The current members, by member key; identifiers masked unless `reveal`. */
   async members(idOrSlug: string, options: { limit?: number; cursor?: string; reveal: boolean }): Promise<Page<{ memberKey: string; identifiers: Record<string, string | null> }> & { runId: string | null }> {
     const loaded = await this.options.queries.loadSegment(idOrSlug);

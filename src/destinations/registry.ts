@@ -1,5 +1,7 @@
 import type { DestinationEndpoints, DestinationKind } from './destination';
 import { fileDestinationKind } from './file/file-destination';
+import { googleDestinationKind } from './google';
+import { metaDestinationKind } from './meta';
 
 /** The destination kinds this service can build, by name. */
 export class DestinationRegistry {
@@ -26,6 +28,11 @@ export class DestinationRegistry {
 export const DESTINATION_KIND_NAMES = ['file', 'meta_custom_audience', 'google_customer_match'] as const;
 
 export function createDestinationRegistry(options: { fileRoot: string; endpoints?: DestinationEndpoints; extraKinds?: DestinationKind[] }): DestinationRegistry {
-  const kinds: DestinationKind[] = [fileDestinationKind({ root: options.fileRoot }) as unknown as DestinationKind, ...(options.extraKinds ?? [])];
+  const kinds: DestinationKind[] = [
+    fileDestinationKind({ root: options.fileRoot }) as unknown as DestinationKind,
+    metaDestinationKind as unknown as DestinationKind,
+    googleDestinationKind as unknown as DestinationKind,
+    ...(options.extraKinds ?? []),
+  ];
   return new DestinationRegistry(kinds, options.endpoints ?? {});
 }

@@ -82,9 +82,12 @@ export class SegmentQueries {
   /** The query a refresh materializes: key, identifiers as text and their fingerprint. */
   compileSnapshot(loaded: Loaded & { rule: unknown }, asOf: Date): { compiled: CompiledRule; identifierKinds: string[] } {
     const identifiers = Object.entries(loaded.definition.identifiers ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string');
-    const columns = identifiers.map(([kind, name]) => ({ column: loaded.model.attributes.get(name)!.column, as: kind }));
+    // Consent columns travel with the identifiers: syncs to Google send them per member.
+    const consent = Object.entries(loaded.definition.consent ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string').map(([signal, name]) => [`consent_${signal}`, name] as [string, string]);
+    const snapshotColumns = [...identifiers, ...consent];
+    const columns = snapshotColumns.map(([kind, name]) => ({ column: loaded.model.attributes.get(name)!.column, as: kind }));
     const compiled = this.compile(loaded, loaded.rule, { dialect: this.deps.warehouse.dialect, asOf, select: { kind: 'snapshot', columns } });
-    return { compiled, identifierKinds: identifiers.map(([kind]) => kind) };
+    return { compiled, identifierKinds: snapshotColumns.map(([kind]) => kind) };
   }
 
   private compile(loaded: Loaded, rule: unknown, options: { dialect: DialectName; asOf: Date; basePointer?: string; select?: Parameters<typeof compileRule>[0]['select'] }): CompiledRule {

@@ -460,6 +460,206 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/syncs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List syncs
+         * @description Lists syncs ordered by slug, a page at a time.
+         */
+        get: operations["listSyncs"];
+        put?: never;
+        /**
+         * Create a sync
+         * @description Connects a segment to a destination. The mapping names which model identifiers are sent as which platform fields (400 with pointers when the model or the platform lacks one). Creating a sync creates the remote audience once — or adopts `remoteAudience.id` — and keeps its id. 502 when the platform cannot be reached or refuses.
+         */
+        post: operations["createSync"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/syncs/{sync}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a sync
+         * @description Returns one sync by id or slug.
+         */
+        get: operations["getSync"];
+        /**
+         * Replace a sync
+         * @description Replaces name, slug, mapping, options, schedule and enabled. The segment, destination and remote audience cannot change. A new mapping starts the sync state over (the next run re-sends everyone). Send If-Match to avoid overwriting a concurrent change.
+         */
+        put: operations["replaceSync"];
+        post?: never;
+        /**
+         * Delete a sync
+         * @description Deletes the sync, its runs and its state in the warehouse. The audience on the platform is left as it is. 409 while a run is in progress.
+         */
+        delete: operations["deleteSync"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/syncs/{sync}/plan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Plan a sync (dry run)
+         * @description What a run would do against the current snapshot: adds, removes and changes (computed in the warehouse), members that would be rejected, whether a guardrail would hold the run, and hashed samples. Sends nothing. 409 before the segment's first refresh.
+         */
+        post: operations["planSync"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/syncs/{sync}/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List runs of a sync
+         * @description Runs of a sync, newest first, with their counts.
+         */
+        get: operations["listSyncRuns"];
+        put?: never;
+        /**
+         * Start a sync run
+         * @description Refreshes the segment if its snapshot is stale, plans in the warehouse, checks the guardrails (a removal spike or an emptied segment → `needs_approval`), then sends normalized, hashed batches and commits what was delivered. `Idempotency-Key`: a retried request returns the first run (200, `Idempotent-Replayed: true`). 409 while another run of the sync is in progress.
+         */
+        post: operations["startSyncRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sync-runs/{run}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a sync run
+         * @description One run: status, counts planned / sent / confirmed / rejected / failed, timings, and why it waits or stopped.
+         */
+        get: operations["getSyncRun"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sync-runs/{run}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve a held run
+         * @description Sends the plan of a run a guardrail held (`needs_approval`). 409 when the run is not waiting (approved already, superseded by a newer run, or finished).
+         */
+        post: operations["approveSyncRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sync-runs/{run}/rejections": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List rejected rows of a run
+         * @description Members of a run that were not sent (no usable identifier) or that the platform refused, with the reason. Identifier values are never included.
+         */
+        get: operations["listSyncRunRejections"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/syncs/{sync}/lookalikes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List lookalikes of a sync
+         * @description Lookalike audiences seeded by this sync.
+         */
+        get: operations["listLookalikes"];
+        put?: never;
+        /**
+         * Create a lookalike audience
+         * @description Creates a lookalike seeded by the sync's audience (Meta: ratio and country or location spec; Google: expansion level and countries). A seed that is too small is a 422 with the numbers.
+         */
+        post: operations["createLookalike"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/lookalikes/{lookalike}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a lookalike
+         * @description One lookalike with its status read from the platform.
+         */
+        get: operations["getLookalike"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -949,6 +1149,241 @@ export interface components {
         /** Destination kinds */
         DestinationKindList: {
             data: components["schemas"]["DestinationKindInfo"][];
+        };
+        /** Sync options */
+        SyncOptions: {
+            /**
+             * @description `mirror` adds and removes; `add_only` never removes.
+             * @enum {string}
+             */
+            mode?: "mirror" | "add_only";
+            /** @description A run that would remove more than this fraction of what the destination holds waits for approval (default 0.2). */
+            removalThreshold?: number;
+            /** @description Removals up to this many never need approval (default 10). */
+            removalFloor?: number;
+            /** @description Region for phone numbers written without a country code (default US). */
+            defaultRegion?: string;
+            /** @description Google: EU user consent sent with members. */
+            consent?: {
+                /**
+                 * @description `model`: the model's consent columns per member, these values where they are null; `sync`: these values for everyone.
+                 * @enum {string}
+                 */
+                source: "model" | "sync";
+                /** @enum {string} */
+                adUserData: "GRANTED" | "DENIED";
+                /** @enum {string} */
+                adPersonalization: "GRANTED" | "DENIED";
+            };
+            /** @description Refresh the segment first when its snapshot is older than this (default 60), or when the segment changed since. */
+            maxStalenessMinutes?: number;
+            /** @description Google list membership life span (≤ 540, 10000 = no expiry). */
+            membershipLifeSpanDays?: number;
+        };
+        /** Sync schedule */
+        SyncSchedule: {
+            /** @enum {string} */
+            type: "cron";
+            /**
+             * @description Five-field cron expression.
+             * @example 0 6 * * *
+             */
+            cron: string;
+            /**
+             * @description IANA time zone (default UTC).
+             * @example Europe/Berlin
+             */
+            timezone?: string;
+        } | {
+            /** @enum {string} */
+            type: "after_refresh";
+        };
+        /** Sync definition */
+        SyncDefinition: {
+            /** @description Unique, URL-safe name. */
+            slug: string;
+            name: string;
+            /** @description Segment id or slug. */
+            segment: string;
+            /** @description Destination id or slug. */
+            destination: string;
+            /** @description Platform field ← model identifier: what is sent as what, e.g. `{"email": "email", "external_id": "external_id"}`. */
+            mapping: {
+                [key: string]: "email" | "phone" | "first_name" | "last_name" | "first_initial" | "city" | "state" | "zip" | "country" | "date_of_birth" | "birth_year" | "birth_month" | "birth_day" | "gender" | "mobile_ad_id" | "external_id";
+            };
+            options?: components["schemas"]["SyncOptions"];
+            schedule?: components["schemas"]["SyncSchedule"] | null;
+            /** @description Scheduled runs happen only while enabled (default true). */
+            enabled?: boolean;
+            remoteAudience?: {
+                /** @description Adopt this existing audience / list instead of creating one. */
+                id?: string;
+                /** @description Name of the audience to create (default: the sync name). */
+                name?: string;
+            };
+        };
+        /** Sync */
+        Sync: {
+            /** Format: uuid */
+            id: string;
+            slug: string;
+            name: string;
+            /** Format: uuid */
+            segmentId: string;
+            /** @description Segment slug. */
+            segment: string;
+            /** Format: uuid */
+            destinationId: string;
+            /** @description Destination slug. */
+            destination: string;
+            /** @description The audience / list on the platform. */
+            remoteAudienceId: string;
+            mapping: {
+                [key: string]: string;
+            };
+            options: components["schemas"]["SyncOptions"];
+            schedule: components["schemas"]["SyncSchedule"] | null;
+            enabled: boolean;
+            version: number;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        /** @description A page of syncs, ordered by slug. */
+        SyncPage: {
+            data: components["schemas"]["Sync"][];
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            nextCursor: string | null;
+        };
+        /** Sync plan */
+        SyncPlan: {
+            adds: number;
+            removes: number;
+            changes: number;
+            /** @description Planned members without a single usable identifier: never sent. */
+            expectedRejections: number;
+            /** @description Identifier values that cannot be normalized, by reason. */
+            identifierRejections: {
+                [key: string]: number;
+            };
+            /** @description Members the destination holds by our last committed run. */
+            destinationSize: number;
+            segmentSize: number;
+            /** @description When the snapshot planned against was taken. */
+            snapshotAt: string | null;
+            /** @description Why a run with this plan would wait for approval, or null. */
+            needsApproval: string | null;
+            /** @description Up to 5 rows per op, hashed as they would be sent. */
+            samples: {
+                /** @enum {string} */
+                op: "add" | "remove" | "change";
+                memberKey: string;
+                identifiers: {
+                    [key: string]: string;
+                };
+                /** @description Changes: what is removed first. */
+                previous?: {
+                    [key: string]: string;
+                };
+            }[];
+        };
+        /** Sync run */
+        SyncRun: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            syncId: string;
+            /** @enum {string} */
+            status: "queued" | "running" | "needs_approval" | "succeeded" | "failed" | "cancelled";
+            /** @enum {string} */
+            trigger: "api" | "schedule" | "after_refresh";
+            /** @description Why the run waits for approval, or why it stopped. */
+            reason: string | null;
+            refreshRunId: string | null;
+            normalizerVersion: string;
+            planned: {
+                adds: number;
+                removes: number;
+                changes: number;
+            } | null;
+            sent: number;
+            confirmed: number;
+            rejected: number;
+            failed: number;
+            requests: number;
+            retries: number;
+            identifierRejections: {
+                [key: string]: number;
+            };
+            /** @description Milliseconds per stage (refresh, plan, send, commit). */
+            timings: {
+                [key: string]: number;
+            };
+            error: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            startedAt: string | null;
+            approvedAt: string | null;
+            finishedAt: string | null;
+        };
+        /** @description A page of runs of a sync, newest first. */
+        SyncRunPage: {
+            data: components["schemas"]["SyncRun"][];
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            nextCursor: string | null;
+        };
+        /** Rejected row */
+        SyncRejection: {
+            memberKey: string;
+            op: string;
+            reason: string;
+            detail: string | null;
+        };
+        /** @description Rows of a run that were not sent or that the platform refused. */
+        SyncRejectionPage: {
+            data: components["schemas"]["SyncRejection"][];
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            nextCursor: string | null;
+        };
+        /** Lookalike request */
+        LookalikeRequest: {
+            name: string;
+            meta?: {
+                ratio?: number;
+                startingRatio?: number;
+                country?: string;
+                locationSpec?: {
+                    [key: string]: unknown;
+                };
+            };
+            google?: {
+                /** @enum {string} */
+                expansionLevel: "NARROW" | "BALANCED" | "BROAD";
+                countryCodes: string[];
+            };
+        };
+        /** Lookalike audience */
+        Lookalike: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            syncId: string;
+            name: string;
+            remoteId: string;
+            spec: {
+                [key: string]: unknown;
+            };
+            seedSize: number;
+            status?: {
+                code: string | number;
+                description?: string;
+            };
+            /** Format: date-time */
+            createdAt: string;
+        };
+        LookalikeList: {
+            data: components["schemas"]["Lookalike"][];
         };
     };
     responses: never;
@@ -4520,6 +4955,32 @@ export interface operations {
                     "application/json": components["schemas"]["DestinationKindList"];
                 };
             };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -5334,6 +5795,2040 @@ export interface operations {
                      *       "status": 503,
                      *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
                      *       "instance": "/v1/destinations",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSyncs: {
+        parameters: {
+            query?: {
+                /** @description Page size (at most 200). */
+                limit?: number;
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of syncs. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "3f1d2c4b-5a6e-4f70-8a9b-0c1d2e3f4a5b",
+                     *           "slug": "vip-to-meta",
+                     *           "name": "VIP customers → Meta",
+                     *           "segmentId": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+                     *           "segment": "us-high-value",
+                     *           "destinationId": "6a3c1f0e-2b7d-4e59-9c1a-0d2e3f4a5b6c",
+                     *           "destination": "meta-main",
+                     *           "remoteAudienceId": "23851234567890123",
+                     *           "mapping": {
+                     *             "email": "email",
+                     *             "phone": "phone",
+                     *             "external_id": "external_id"
+                     *           },
+                     *           "options": {
+                     *             "mode": "mirror",
+                     *             "removalThreshold": 0.2,
+                     *             "removalFloor": 10,
+                     *             "defaultRegion": "US",
+                     *             "maxStalenessMinutes": 60
+                     *           },
+                     *           "schedule": {
+                     *             "type": "cron",
+                     *             "cron": "0 6 * * *",
+                     *             "timezone": "Europe/Berlin"
+                     *           },
+                     *           "enabled": true,
+                     *           "version": 1,
+                     *           "createdAt": "2026-11-25T10:00:00.000Z",
+                     *           "updatedAt": "2026-11-25T10:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "nextCursor": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SyncPage"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createSync: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "slug": "vip-to-meta",
+                 *       "name": "VIP customers → Meta",
+                 *       "segment": "us-high-value",
+                 *       "destination": "meta-main",
+                 *       "mapping": {
+                 *         "email": "email",
+                 *         "phone": "phone",
+                 *         "external_id": "external_id"
+                 *       },
+                 *       "options": {
+                 *         "mode": "mirror",
+                 *         "removalThreshold": 0.2
+                 *       },
+                 *       "schedule": {
+                 *         "type": "cron",
+                 *         "cron": "0 6 * * *",
+                 *         "timezone": "Europe/Berlin"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["SyncDefinition"];
+            };
+        };
+        responses: {
+            /** @description The sync was created. */
+            201: {
+                headers: {
+                    /** @description Current version of the resource, for If-Match. */
+                    ETag?: string;
+                    /** @description Path of the created resource. */
+                    Location?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "3f1d2c4b-5a6e-4f70-8a9b-0c1d2e3f4a5b",
+                     *       "slug": "vip-to-meta",
+                     *       "name": "VIP customers → Meta",
+                     *       "segmentId": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+                     *       "segment": "us-high-value",
+                     *       "destinationId": "6a3c1f0e-2b7d-4e59-9c1a-0d2e3f4a5b6c",
+                     *       "destination": "meta-main",
+                     *       "remoteAudienceId": "23851234567890123",
+                     *       "mapping": {
+                     *         "email": "email",
+                     *         "phone": "phone",
+                     *         "external_id": "external_id"
+                     *       },
+                     *       "options": {
+                     *         "mode": "mirror",
+                     *         "removalThreshold": 0.2,
+                     *         "removalFloor": 10,
+                     *         "defaultRegion": "US",
+                     *         "maxStalenessMinutes": 60
+                     *       },
+                     *       "schedule": {
+                     *         "type": "cron",
+                     *         "cron": "0 6 * * *",
+                     *         "timezone": "Europe/Berlin"
+                     *       },
+                     *       "enabled": true,
+                     *       "version": 1,
+                     *       "createdAt": "2026-11-25T10:00:00.000Z",
+                     *       "updatedAt": "2026-11-25T10:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Sync"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (duplicate slug, resource in use). */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/conflict",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "A segment with slug \"vip\" already exists.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the limit. */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/payload-too-large",
+                     *       "title": "Payload too large",
+                     *       "status": 413,
+                     *       "detail": "Request body is too large",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. */
+            415: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/plain",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed, but the warehouse disagrees: a model that does not match its tables (`errors` lists every mismatch), or a rule the engine cannot evaluate on this data. */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unprocessable-entity",
+                     *       "title": "Unprocessable entity",
+                     *       "status": 422,
+                     *       "detail": "The model does not match the warehouse.",
+                     *       "instance": "/v1/models",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/attributes/3/type",
+                     *           "message": "column \"ltv\" is numeric, which cannot back a string attribute; it can back number"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The ad platform could not be reached, or refused the request; `detail` carries its answer (secrets removed). */
+            502: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/bad-gateway",
+                     *       "title": "Bad gateway",
+                     *       "status": 502,
+                     *       "detail": "The platform could not be reached or refused: (#200) The user has not accepted the Custom Audience terms of service",
+                     *       "instance": "/v1/syncs",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server is not configured for this (e.g. no encryption key for destination credentials). */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSync: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Sync id or slug. */
+                sync: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The sync. */
+            200: {
+                headers: {
+                    /** @description Current version of the resource, for If-Match. */
+                    ETag?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "3f1d2c4b-5a6e-4f70-8a9b-0c1d2e3f4a5b",
+                     *       "slug": "vip-to-meta",
+                     *       "name": "VIP customers → Meta",
+                     *       "segmentId": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+                     *       "segment": "us-high-value",
+                     *       "destinationId": "6a3c1f0e-2b7d-4e59-9c1a-0d2e3f4a5b6c",
+                     *       "destination": "meta-main",
+                     *       "remoteAudienceId": "23851234567890123",
+                     *       "mapping": {
+                     *         "email": "email",
+                     *         "phone": "phone",
+                     *         "external_id": "external_id"
+                     *       },
+                     *       "options": {
+                     *         "mode": "mirror",
+                     *         "removalThreshold": 0.2,
+                     *         "removalFloor": 10,
+                     *         "defaultRegion": "US",
+                     *         "maxStalenessMinutes": 60
+                     *       },
+                     *       "schedule": {
+                     *         "type": "cron",
+                     *         "cron": "0 6 * * *",
+                     *         "timezone": "Europe/Berlin"
+                     *       },
+                     *       "enabled": true,
+                     *       "version": 1,
+                     *       "createdAt": "2026-11-25T10:00:00.000Z",
+                     *       "updatedAt": "2026-11-25T10:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Sync"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    replaceSync: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description ETag from a previous GET; the change is refused with 412 if the resource changed since. */
+                "if-match"?: string;
+            };
+            path: {
+                /** @description Sync id or slug. */
+                sync: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "slug": "vip-to-meta",
+                 *       "name": "VIP customers → Meta",
+                 *       "segment": "us-high-value",
+                 *       "destination": "meta-main",
+                 *       "mapping": {
+                 *         "email": "email",
+                 *         "phone": "phone",
+                 *         "external_id": "external_id"
+                 *       },
+                 *       "options": {
+                 *         "mode": "mirror",
+                 *         "removalThreshold": 0.2
+                 *       },
+                 *       "schedule": {
+                 *         "type": "cron",
+                 *         "cron": "0 6 * * *",
+                 *         "timezone": "Europe/Berlin"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["SyncDefinition"];
+            };
+        };
+        responses: {
+            /** @description The updated sync. */
+            200: {
+                headers: {
+                    /** @description Current version of the resource, for If-Match. */
+                    ETag?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "3f1d2c4b-5a6e-4f70-8a9b-0c1d2e3f4a5b",
+                     *       "slug": "vip-to-meta",
+                     *       "name": "VIP customers → Meta",
+                     *       "segmentId": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+                     *       "segment": "us-high-value",
+                     *       "destinationId": "6a3c1f0e-2b7d-4e59-9c1a-0d2e3f4a5b6c",
+                     *       "destination": "meta-main",
+                     *       "remoteAudienceId": "23851234567890123",
+                     *       "mapping": {
+                     *         "email": "email",
+                     *         "phone": "phone",
+                     *         "external_id": "external_id"
+                     *       },
+                     *       "options": {
+                     *         "mode": "mirror",
+                     *         "removalThreshold": 0.2,
+                     *         "removalFloor": 10,
+                     *         "defaultRegion": "US",
+                     *         "maxStalenessMinutes": 60
+                     *       },
+                     *       "schedule": {
+                     *         "type": "cron",
+                     *         "cron": "0 6 * * *",
+                     *         "timezone": "Europe/Berlin"
+                     *       },
+                     *       "enabled": true,
+                     *       "version": 2,
+                     *       "createdAt": "2026-11-25T10:00:00.000Z",
+                     *       "updatedAt": "2026-11-25T10:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Sync"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (duplicate slug, resource in use). */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/conflict",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "A segment with slug \"vip\" already exists.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not match the current ETag. */
+            412: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/precondition-failed",
+                     *       "title": "Precondition failed",
+                     *       "status": 412,
+                     *       "detail": "If-Match \"2\" does not match the current version (ETag \"3\"); fetch the resource again and retry.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the limit. */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/payload-too-large",
+                     *       "title": "Payload too large",
+                     *       "status": 413,
+                     *       "detail": "Request body is too large",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. */
+            415: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/plain",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteSync: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description ETag from a previous GET; the change is refused with 412 if the resource changed since. */
+                "if-match"?: string;
+            };
+            path: {
+                /** @description Sync id or slug. */
+                sync: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The sync was deleted. */
+            204: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (duplicate slug, resource in use). */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/conflict",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "A segment with slug \"vip\" already exists.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not match the current ETag. */
+            412: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/precondition-failed",
+                     *       "title": "Precondition failed",
+                     *       "status": 412,
+                     *       "detail": "If-Match \"2\" does not match the current version (ETag \"3\"); fetch the resource again and retry.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    planSync: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Sync id or slug. */
+                sync: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The plan. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "adds": 1200,
+                     *       "removes": 35,
+                     *       "changes": 4,
+                     *       "expectedRejections": 7,
+                     *       "identifierRejections": {
+                     *         "invalid_phone": 12
+                     *       },
+                     *       "destinationSize": 48210,
+                     *       "segmentSize": 49379,
+                     *       "snapshotAt": "2026-11-24T05:59:59.000Z",
+                     *       "needsApproval": null,
+                     *       "samples": [
+                     *         {
+                     *           "op": "add",
+                     *           "memberKey": "1042",
+                     *           "identifiers": {
+                     *             "email": "973dfe463ec85785f5f95af5ba3906eedb2d931c24e69824a89ea65dba4e813b"
+                     *           }
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SyncPlan"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (duplicate slug, resource in use). */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/conflict",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "A segment with slug \"vip\" already exists.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSyncRuns: {
+        parameters: {
+            query?: {
+                /** @description Page size (at most 200). */
+                limit?: number;
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Sync id or slug. */
+                sync: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of runs. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "9b2e7c1a-3d4f-4a5b-8c6d-7e8f9a0b1c2d",
+                     *           "syncId": "3f1d2c4b-5a6e-4f70-8a9b-0c1d2e3f4a5b",
+                     *           "status": "succeeded",
+                     *           "trigger": "api",
+                     *           "reason": null,
+                     *           "refreshRunId": "1e2d3c4b-5a6f-4789-9abc-def012345678",
+                     *           "normalizerVersion": "identity-2026.12.1",
+                     *           "planned": {
+                     *             "adds": 1200,
+                     *             "removes": 35,
+                     *             "changes": 4
+                     *           },
+                     *           "sent": 1243,
+                     *           "confirmed": 1236,
+                     *           "rejected": 7,
+                     *           "failed": 0,
+                     *           "requests": 2,
+                     *           "retries": 0,
+                     *           "identifierRejections": {
+                     *             "invalid_phone": 12
+                     *           },
+                     *           "timings": {
+                     *             "refresh": 180,
+                     *             "plan": 45,
+                     *             "send": 2100,
+                     *             "commit": 30,
+                     *             "total": 2360
+                     *           },
+                     *           "error": null,
+                     *           "createdAt": "2026-11-24T06:00:00.000Z",
+                     *           "startedAt": "2026-11-24T06:00:00.050Z",
+                     *           "approvedAt": null,
+                     *           "finishedAt": "2026-11-24T06:00:02.410Z"
+                     *         }
+                     *       ],
+                     *       "nextCursor": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SyncRunPage"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    startSyncRun: {
+        parameters: {
+            query?: {
+                /** @description Answer when the run has finished (or needs approval) instead of at once. */
+                wait?: boolean;
+            };
+            header?: {
+                /** @description A retried request with the same key returns the run the first one started. */
+                "idempotency-key"?: string;
+            };
+            path: {
+                /** @description Sync id or slug. */
+                sync: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description With `wait`, the finished run; or the run a previous request with the same Idempotency-Key started. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "9b2e7c1a-3d4f-4a5b-8c6d-7e8f9a0b1c2d",
+                     *       "syncId": "3f1d2c4b-5a6e-4f70-8a9b-0c1d2e3f4a5b",
+                     *       "status": "succeeded",
+                     *       "trigger": "api",
+                     *       "reason": null,
+                     *       "refreshRunId": "1e2d3c4b-5a6f-4789-9abc-def012345678",
+                     *       "normalizerVersion": "identity-2026.12.1",
+                     *       "planned": {
+                     *         "adds": 1200,
+                     *         "removes": 35,
+                     *         "changes": 4
+                     *       },
+                     *       "sent": 1243,
+                     *       "confirmed": 1236,
+                     *       "rejected": 7,
+                     *       "failed": 0,
+                     *       "requests": 2,
+                     *       "retries": 0,
+                     *       "identifierRejections": {
+                     *         "invalid_phone": 12
+                     *       },
+                     *       "timings": {
+                     *         "refresh": 180,
+                     *         "plan": 45,
+                     *         "send": 2100,
+                     *         "commit": 30,
+                     *         "total": 2360
+                     *       },
+                     *       "error": null,
+                     *       "createdAt": "2026-11-24T06:00:00.000Z",
+                     *       "startedAt": "2026-11-24T06:00:00.050Z",
+                     *       "approvedAt": null,
+                     *       "finishedAt": "2026-11-24T06:00:02.410Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SyncRun"];
+                };
+            };
+            /** @description The run was started. */
+            202: {
+                headers: {
+                    /** @description Path of the run. */
+                    Location?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "9b2e7c1a-3d4f-4a5b-8c6d-7e8f9a0b1c2d",
+                     *       "syncId": "3f1d2c4b-5a6e-4f70-8a9b-0c1d2e3f4a5b",
+                     *       "status": "running",
+                     *       "trigger": "api",
+                     *       "reason": null,
+                     *       "refreshRunId": "1e2d3c4b-5a6f-4789-9abc-def012345678",
+                     *       "normalizerVersion": "identity-2026.12.1",
+                     *       "planned": null,
+                     *       "sent": 0,
+                     *       "confirmed": 0,
+                     *       "rejected": 0,
+                     *       "failed": 0,
+                     *       "requests": 0,
+                     *       "retries": 0,
+                     *       "identifierRejections": {
+                     *         "invalid_phone": 12
+                     *       },
+                     *       "timings": {},
+                     *       "error": null,
+                     *       "createdAt": "2026-11-24T06:00:00.000Z",
+                     *       "startedAt": "2026-11-24T06:00:00.050Z",
+                     *       "approvedAt": null,
+                     *       "finishedAt": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SyncRun"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (duplicate slug, resource in use). */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/conflict",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "A segment with slug \"vip\" already exists.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSyncRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Sync run id. */
+                run: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "9b2e7c1a-3d4f-4a5b-8c6d-7e8f9a0b1c2d",
+                     *       "syncId": "3f1d2c4b-5a6e-4f70-8a9b-0c1d2e3f4a5b",
+                     *       "status": "succeeded",
+                     *       "trigger": "api",
+                     *       "reason": null,
+                     *       "refreshRunId": "1e2d3c4b-5a6f-4789-9abc-def012345678",
+                     *       "normalizerVersion": "identity-2026.12.1",
+                     *       "planned": {
+                     *         "adds": 1200,
+                     *         "removes": 35,
+                     *         "changes": 4
+                     *       },
+                     *       "sent": 1243,
+                     *       "confirmed": 1236,
+                     *       "rejected": 7,
+                     *       "failed": 0,
+                     *       "requests": 2,
+                     *       "retries": 0,
+                     *       "identifierRejections": {
+                     *         "invalid_phone": 12
+                     *       },
+                     *       "timings": {
+                     *         "refresh": 180,
+                     *         "plan": 45,
+                     *         "send": 2100,
+                     *         "commit": 30,
+                     *         "total": 2360
+                     *       },
+                     *       "error": null,
+                     *       "createdAt": "2026-11-24T06:00:00.000Z",
+                     *       "startedAt": "2026-11-24T06:00:00.050Z",
+                     *       "approvedAt": null,
+                     *       "finishedAt": "2026-11-24T06:00:02.410Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SyncRun"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    approveSyncRun: {
+        parameters: {
+            query?: {
+                /** @description Answer when the run has finished (or needs approval) instead of at once. */
+                wait?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description Sync run id. */
+                run: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description With `wait`, the finished run. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "9b2e7c1a-3d4f-4a5b-8c6d-7e8f9a0b1c2d",
+                     *       "syncId": "3f1d2c4b-5a6e-4f70-8a9b-0c1d2e3f4a5b",
+                     *       "status": "succeeded",
+                     *       "trigger": "api",
+                     *       "reason": null,
+                     *       "refreshRunId": "1e2d3c4b-5a6f-4789-9abc-def012345678",
+                     *       "normalizerVersion": "identity-2026.12.1",
+                     *       "planned": {
+                     *         "adds": 1200,
+                     *         "removes": 35,
+                     *         "changes": 4
+                     *       },
+                     *       "sent": 1243,
+                     *       "confirmed": 1236,
+                     *       "rejected": 7,
+                     *       "failed": 0,
+                     *       "requests": 2,
+                     *       "retries": 0,
+                     *       "identifierRejections": {
+                     *         "invalid_phone": 12
+                     *       },
+                     *       "timings": {
+                     *         "refresh": 180,
+                     *         "plan": 45,
+                     *         "send": 2100,
+                     *         "commit": 30,
+                     *         "total": 2360
+                     *       },
+                     *       "error": null,
+                     *       "createdAt": "2026-11-24T06:00:00.000Z",
+                     *       "startedAt": "2026-11-24T06:00:00.050Z",
+                     *       "approvedAt": "2026-11-24T06:05:00.000Z",
+                     *       "finishedAt": "2026-11-24T06:00:02.410Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SyncRun"];
+                };
+            };
+            /** @description The run is sending. */
+            202: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "9b2e7c1a-3d4f-4a5b-8c6d-7e8f9a0b1c2d",
+                     *       "syncId": "3f1d2c4b-5a6e-4f70-8a9b-0c1d2e3f4a5b",
+                     *       "status": "running",
+                     *       "trigger": "api",
+                     *       "reason": null,
+                     *       "refreshRunId": "1e2d3c4b-5a6f-4789-9abc-def012345678",
+                     *       "normalizerVersion": "identity-2026.12.1",
+                     *       "planned": {
+                     *         "adds": 1200,
+                     *         "removes": 35,
+                     *         "changes": 4
+                     *       },
+                     *       "sent": 1243,
+                     *       "confirmed": 1236,
+                     *       "rejected": 7,
+                     *       "failed": 0,
+                     *       "requests": 2,
+                     *       "retries": 0,
+                     *       "identifierRejections": {
+                     *         "invalid_phone": 12
+                     *       },
+                     *       "timings": {
+                     *         "refresh": 180,
+                     *         "plan": 45,
+                     *         "send": 2100,
+                     *         "commit": 30,
+                     *         "total": 2360
+                     *       },
+                     *       "error": null,
+                     *       "createdAt": "2026-11-24T06:00:00.000Z",
+                     *       "startedAt": "2026-11-24T06:00:00.050Z",
+                     *       "approvedAt": "2026-11-24T06:05:00.000Z",
+                     *       "finishedAt": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SyncRun"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (duplicate slug, resource in use). */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/conflict",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "A segment with slug \"vip\" already exists.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSyncRunRejections: {
+        parameters: {
+            query?: {
+                /** @description Page size (at most 200). */
+                limit?: number;
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Sync run id. */
+                run: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of rejections. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "memberKey": "1042",
+                     *           "op": "add",
+                     *           "reason": "no_identifiers",
+                     *           "detail": "email: invalid_email"
+                     *         }
+                     *       ],
+                     *       "nextCursor": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SyncRejectionPage"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listLookalikes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Sync id or slug. */
+                sync: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The lookalikes. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "5d6e7f80-91a2-4b3c-8d4e-5f60718293a4",
+                     *           "syncId": "3f1d2c4b-5a6e-4f70-8a9b-0c1d2e3f4a5b",
+                     *           "name": "VIP lookalike 1% DE",
+                     *           "remoteId": "23851234567890999",
+                     *           "spec": {
+                     *             "ratio": 0.01,
+                     *             "country": "DE"
+                     *           },
+                     *           "seedSize": 48210,
+                     *           "createdAt": "2026-11-24T07:00:00.000Z"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["LookalikeList"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createLookalike: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Sync id or slug. */
+                sync: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "VIP lookalike 1% DE",
+                 *       "meta": {
+                 *         "ratio": 0.01,
+                 *         "country": "DE"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["LookalikeRequest"];
+            };
+        };
+        responses: {
+            /** @description The lookalike was created. */
+            201: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "5d6e7f80-91a2-4b3c-8d4e-5f60718293a4",
+                     *       "syncId": "3f1d2c4b-5a6e-4f70-8a9b-0c1d2e3f4a5b",
+                     *       "name": "VIP lookalike 1% DE",
+                     *       "remoteId": "23851234567890999",
+                     *       "spec": {
+                     *         "ratio": 0.01,
+                     *         "country": "DE"
+                     *       },
+                     *       "seedSize": 48210,
+                     *       "createdAt": "2026-11-24T07:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Lookalike"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the limit. */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/payload-too-large",
+                     *       "title": "Payload too large",
+                     *       "status": 413,
+                     *       "detail": "Request body is too large",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. */
+            415: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/plain",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed, but the warehouse disagrees: a model that does not match its tables (`errors` lists every mismatch), or a rule the engine cannot evaluate on this data. */
+            422: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unprocessable-entity",
+                     *       "title": "Unprocessable entity",
+                     *       "status": 422,
+                     *       "detail": "The model does not match the warehouse.",
+                     *       "instance": "/v1/models",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/attributes/3/type",
+                     *           "message": "column \"ltv\" is numeric, which cannot back a string attribute; it can back number"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The ad platform could not be reached, or refused the request; `detail` carries its answer (secrets removed). */
+            502: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/bad-gateway",
+                     *       "title": "Bad gateway",
+                     *       "status": 502,
+                     *       "detail": "The platform could not be reached or refused: (#200) The user has not accepted the Custom Audience terms of service",
+                     *       "instance": "/v1/syncs",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getLookalike: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Lookalike id. */
+                lookalike: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The lookalike. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "5d6e7f80-91a2-4b3c-8d4e-5f60718293a4",
+                     *       "syncId": "3f1d2c4b-5a6e-4f70-8a9b-0c1d2e3f4a5b",
+                     *       "name": "VIP lookalike 1% DE",
+                     *       "remoteId": "23851234567890999",
+                     *       "spec": {
+                     *         "ratio": 0.01,
+                     *         "country": "DE"
+                     *       },
+                     *       "seedSize": 48210,
+                     *       "createdAt": "2026-11-24T07:00:00.000Z",
+                     *       "status": {
+                     *         "code": 200,
+                     *         "description": "Normal"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Lookalike"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The ad platform could not be reached, or refused the request; `detail` carries its answer (secrets removed). */
+            502: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/bad-gateway",
+                     *       "title": "Bad gateway",
+                     *       "status": 502,
+                     *       "detail": "The platform could not be reached or refused: (#200) The user has not accepted the Custom Audience terms of service",
+                     *       "instance": "/v1/syncs",
                      *       "requestId": "req-1"
                      *     }
                      */

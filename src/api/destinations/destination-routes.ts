@@ -39,7 +39,8 @@ export const destinationRoutes: FastifyPluginAsyncTypebox<{ destinations: Destin
     schema: {
       operationId: 'listDestinationKinds', tags: ['destinations'], summary: 'List destination kinds',
       description: 'The destination kinds this server can build, with the JSON Schemas of their `config` and `credentials`.',
-      response: { 200: { description: 'The kinds.', content: { 'application/json': { schema: ref(DestinationKindListSchema) } } }, ...problemResponses() },
+      querystring: Type.Object({}, { additionalProperties: false }),
+      response: { 200: { description: 'The kinds.', content: { 'application/json': { schema: ref(DestinationKindListSchema) } } }, ...problemResponses(400) },
     },
   }, async () => ({
     data: registry.list().map((k) => ({

@@ -1,0 +1,192 @@
+import type { Destination, IdentifierKind, PreparedMember, ConsentStatus } from '../destinations/destination';
+import { DestinationError } from '../destinations/destination';
+import { prepareMember, type IdentityPlatform } from '../destinations/identity';
+import type { RateLimiter } from './rate-limiter';
+
+/** One row of a plan phase as read from the warehouse: raw mapped columns. */
+export interface PlanRow {
+  op: string;
+  member_key: string;
+  [column: string]: unknown;
+}
+
+export type Phase = 'remove' | 'add';
+
+export interface RetryPolicy {
+  /** Tries per batch, the first included. */
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** A platform asking for a longer pause than this stops the run (the next run resumes). */
+  maxRetryAfterMs: number;
+}
+
+export interface RowRejectionRecord { memberKey: string; op: string; phase: Phase; reason: string; detail?: string }
+
+export interface DeliveryCounts {
+  /** Member rows sent in requests the platform accepted (a change counts in both phases). */
+  sent: number;
+  /** Rows the platform acknowledged as received and valid. */
+  confirmed: number;
+  /** Rows refused: by us (no usable identifier) or by the platform (invalid entries). */
+  rejected: number;
+  /** Rows in batches that could not be delivered. */
+  failedRows: number;
+  requests: number;
+  retries: number;
+  /** Identifier values we could not normalize, by reason (the member may still have been sent). */
+  identifierRejections: Record<string, number>;
+}
+
+export interface DeliveryInput {
+  destination: Destination;
+  audience: { remoteId: string };
+  /** Whose normalization rules apply. */
+  identity: IdentityPlatform;
+  /** Plan columns → identifier kinds (consent columns are read separately). */
+  kinds: Array<{ column: string; kind: IdentifierKind }>;
+  consent?: { adUserDataColumn?: string; adPersonalizationColumn?: string; default: { adUserData: ConsentStatus; adPersonalization: ConsentStatus } };
+  defaultRegion: string;
+  sessionId: string;
+  retry: RetryPolicy;
+  limiter: RateLimiter;
+  readPage(phase: Phase, after: { op: string; key: string } | undefined, limit: number): Promise<PlanRow[]>;
+  markDelivered(phase: Phase, first: { op: string; key: string }, last: { op: string; key: string }): Promise<void>;
+  recordRejections(rows: RowRejectionRecord[]): Promise<void>;
+  /** Totals per phase, for the platform's session bookkeeping. */
+  estimatedTotal: Record<Phase, number>;
+  sleep?: (ms: number) => Promise<void>;
+  signal?: AbortSignal;
+  onProgress?: (counts: DeliveryCounts) => void;
+}
+
+export interface DeliveryOutcome {
+  counts: DeliveryCounts;
+  /** Set when sending stopped early: a permanent platform error, a long rate limit, or a stop request. */
+  stopped?: { reason: string; failure: DestinationError['failure'] | 'stopped' };
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Exponential backoff with equal jitter, never shorter than what the platform asked for. */
+export function backoffDelay(attempt: number, policy: RetryPolicy, retryAfterMs?: number, random: () => number = Math.random): number {
+  const exp = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+  return Math.max(retryAfterMs ?? 0, Math.round(exp / 2 + (exp / 2) * random()));
+}
+
+const asConsent = (value: unknown, fallback: ConsentStatus): ConsentStatus => {
+  if (value === null || value === undefined || value === '') return fallback;
+  return ['true', 't', '1', 'yes', 'granted'].includes(String(value).toLowerCase()) ? 'GRANTED' : 'DENIED';
+};
+
+/**
+ * Sends one run's plan: the remove phase, then the add phase (a changed member's old identifiers
+ * go before its new ones, so a shared identifier is not removed after being added). Pages are
+ * normalized and hashed here, batched to the platform's size, sent with bounded concurrency under
+ * the account's rate limit, retried with backoff; each delivered page is marked in the plan so
+ * the commit moves the state by what was delivered only.
+ */
+export async function deliverPlan(input: DeliveryInput, options: { phases: Phase[] }): Promise<DeliveryOutcome> {
+  const counts: DeliveryCounts = { sent: 0, confirmed: 0, rejected: 0, failedRows: 0, requests: 0, retries: 0, identifierRejections: {} };
+  const sleep = input.sleep ?? defaultSleep;
+  const { limits } = input.destination;
+  let stopped: DeliveryOutcome['stopped'];
+
+  for (const phase of options.phases) {
+    if (stopped) break;
+    let after: { op: string; key: string } | undefined;
+    let batchSeq = 0;
+    const inFlight = new Set<Promise<void>>();
+    let next = await input.readPage(phase, after, limits.maxBatchSize);
+    while (next.length && !stopped) {
+      if (input.signal?.aborted) { stopped = { reason: 'the run was stopped before it finished sending', failure: 'stopped' }; break; }
+      const page = next;
+      const last = page[page.length - 1]!;
+      after = { op: last.op, key: last.member_key };
+      next = page.length < limits.maxBatchSize ? [] : await input.readPage(phase, after, limits.maxBatchSize);
+      const isLast = next.length === 0;
+      batchSeq += 1;
+      // The platform closes a session with its last batch: the others must have landed first.
+      if (isLast) await Promise.all(inFlight);
+      while (inFlight.size >= limits.maxConcurrency) await Promise.race(inFlight);
+      if (stopped) break;
+      const task = sendPage(phase, page, batchSeq, isLast).finally(() => inFlight.delete(task));
+      inFlight.add(task);
+    }
+    await Promise.all(inFlight);
+  }
+  return { counts, ...(stopped ? { stopped } : {}) };
+
+  async function sendPage(phase: Phase, page: PlanRow[], batchSeq: number, lastBatch: boolean): Promise<void> {
+    const members: PreparedMember[] = [];
+    const rejections: RowRejectionRecord[] = [];
+    for (const row of page) {
+      const identifiers: Partial<Record<IdentifierKind, string | null>> = {};
+      for (const { column, kind } of input.kinds) identifiers[kind] = row[column] === null || row[column] === undefined ? null : String(row[column]);
+      const prepared = prepareMember(input.identity, row.member_key, identifiers, { defaultRegion: input.defaultRegion });
+      for (const r of prepared.rejected) counts.identifierRejections[r.reason] = (counts.identifierRejections[r.reason] ?? 0) + 1;
+      if (!prepared.ok) {
+        rejections.push({ memberKey: row.member_key, op: row.op, phase, reason: prepared.reason, detail: prepared.rejected.map((r) => `${r.kind}: ${r.reason}`).join(', ') || 'no identifier values' });
+        continue;
+      }
+      if (input.consent && input.identity === 'google') {
+        const c = input.consent;
+        prepared.member.consent = {
+          adUserData: c.adUserDataColumn ? asConsent(row[c.adUserDataColumn], c.default.adUserData) : c.default.adUserData,
+          adPersonalization: c.adPersonalizationColumn ? asConsent(row[c.adPersonalizationColumn], c.default.adPersonalization) : c.default.adPersonalization,
+        };
+      }
+      members.push(prepared.member);
+    }
+    const first = page[0]!;
+    const last = page[page.length - 1]!;
+    counts.rejected += rejections.length;
+    if (members.length) {
+      const delivered = await sendWithRetry(phase, members, batchSeq, lastBatch);
+      if (!delivered) {
+        counts.failedRows += page.length - rejections.length;
+        if (rejections.length) await input.recordRejections(rejections);
+        return;
+      }
+      counts.sent += members.length;
+      counts.confirmed += Math.max(0, delivered.received - delivered.invalid);
+      counts.rejected += Math.max(delivered.invalid, delivered.rejected.length);
+      for (const r of delivered.rejected) rejections.push({ memberKey: r.memberKey, op: page.find((p) => p.member_key === r.memberKey)?.op ?? 'add', phase, reason: r.reason, ...(r.detail ? { detail: r.detail } : {}) });
+    }
+    if (rejections.length) await input.recordRejections(rejections);
+    // Rows we or the platform refused are settled too: re-sending them would be refused again.
+    await input.markDelivered(phase, { op: first.op, key: first.member_key }, { op: last.op, key: last.member_key });
+    input.onProgress?.(counts);
+  }
+
+  async function sendWithRetry(phase: Phase, members: PreparedMember[], batchSeq: number, lastBatch: boolean) {
+    const context = {
+      session: { id: `${input.sessionId}-${phase}`, batchSeq, lastBatch, estimatedTotal: input.estimatedTotal[phase] },
+      ...(input.consent ? { consent: input.consent.default } : {}),
+      ...(input.signal ? { signal: input.signal } : {}),
+    };
+    for (let attempt = 1; ; attempt++) {
+      if (stopped) return undefined;
+      await input.limiter.acquire();
+      counts.requests += 1;
+      try {
+        return phase === 'add'
+          ? await input.destination.add(input.audience, members, context)
+          : await input.destination.remove(input.audience, members, context);
+      } catch (error) {
+        const failure = error instanceof DestinationError ? error : new DestinationError('retryable', error instanceof Error ? error.message : String(error), { platform: input.destination.platform });
+        if (!failure.retryable) {
+          stopped ??= { reason: failure.message, failure: failure.failure };
+          return undefined;
+        }
+        if ((failure.details.retryAfterMs ?? 0) > input.retry.maxRetryAfterMs) {
+          stopped ??= { reason: `${failure.message} (the platform asks to wait ${Math.ceil(failure.details.retryAfterMs! / 1000)} s; the next run resumes)`, failure: failure.failure };
+          return undefined;
+        }
+        if (attempt >= input.retry.attempts) return undefined;
+        counts.retries += 1;
+        await sleep(backoffDelay(attempt, input.retry, failure.details.retryAfterMs));
+      }
+    }
+  }
+}

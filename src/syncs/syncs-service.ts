@@ -1,0 +1,661 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import { acquireAdvisoryLock, connectionSettings, type HeldLock } from '../audiences/advisory-lock';
+import type { RefreshService } from '../audiences/refresh-service';
+import { DestinationError, type Destination, type IdentifierKind } from '../destinations/destination';
+import type { DestinationsService } from '../destinations/destinations-service';
+import { NORMALIZER_VERSION, platformKinds, prepareMember, type IdentityPlatform } from '../destinations/identity';
+import { AppError, conflict, invalidRequest, notFound, unprocessable, type ProblemDetail } from '../errors';
+import { uniqueViolation } from '../models/models-service';
+import type { SegmentQueries } from '../segments/segment-queries';
+import { decodeCursor, isUuid, pageSize, toPage, type Page } from '../store/cursor';
+import { checkIfMatch } from '../store/etag';
+import type { Warehouse } from '../warehouse/warehouse';
+import { deliverPlan, type DeliveryCounts, type PlanRow, type RetryPolicy, type RowRejectionRecord } from './deliver';
+import { needsApproval } from './guardrails';
+import { limiterFor } from './rate-limiter';
+import type { Lookalike, LookalikeRequest, SyncDefinition, SyncOptions, SyncPlan, SyncResource, SyncRun } from './sync-schema';
+import { SyncSql, type PlanOp } from './sync-sql';
+
+interface SyncRow {
+  id: string; slug: string; name: string; segment_id: string; destination_id: string; remote_audience_id: string;
+  mapping: Record<string, string>; options: SyncOptions; schedule: SyncResource['schedule']; enabled: boolean; version: number;
+  created_at: Date; updated_at: Date; segment_slug?: string; destination_slug?: string;
+}
+
+interface RunRow {
+  id: string; sync_id: string; status: SyncRun['status']; trigger: SyncRun['trigger']; idempotency_key: string | null; reason: string | null;
+  refresh_run_id: string | null; normalizer_version: string; planned_adds: string | null; planned_removes: string | null; planned_changes: string | null;
+  sent: string; confirmed: string; rejected: string; failed: string; requests: number; retries: number; identifier_rejections: Record<string, number>;
+  timings: Record<string, number>; error: string | null; created_at: Date; started_at: Date | null; approved_at: Date | null; finished_at: Date | null;
+}
+
+const DEFAULT_OPTIONS = { mode: 'mirror', removalThreshold: 0.2, removalFloor: 10, defaultRegion: 'US', maxStalenessMinutes: 60 } as const;
+const optionsOf = (o: SyncOptions | undefined) => ({ ...DEFAULT_OPTIONS, ...o });
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+const toRun = (r: RunRow): SyncRun => ({
+  id: r.id, syncId: r.sync_id, status: r.status, trigger: r.trigger, reason: r.reason, refreshRunId: r.refresh_run_id, normalizerVersion: r.normalizer_version,
+  planned: r.planned_adds === null ? null : { adds: Number(r.planned_adds), removes: Number(r.planned_removes), changes: Number(r.planned_changes) },
+  sent: Number(r.sent), confirmed: Number(r.confirmed), rejected: Number(r.rejected), failed: Number(r.failed), requests: r.requests, retries: r.retries,
+  identifierRejections: r.identifier_rejections, timings: r.timings, error: r.error,
+  createdAt: r.created_at.toISOString(), startedAt: iso(r.started_at), approvedAt: iso(r.approved_at), finishedAt: iso(r.finished_at),
+});
+
+// Advisory lock class on the metadata Postgres: one run of a sync at a time, across processes.
+const LOCK_SYNC = 0x61756433; // "aud3"
+
+export interface SyncsServiceOptions {
+  db: Knex;
+  warehouse: Warehouse;
+  refresh: RefreshService;
+  destinations: DestinationsService;
+  queries: SegmentQueries;
+  stateSchema: string;
+  retry?: Partial<RetryPolicy>;
+  /** Structured log lines (ids and counts only, never identifiers). */
+  log?: (message: string, fields: Record<string, unknown>) => void;
+}
+
+const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 500, maxDelayMs: 30_000, maxRetryAfterMs: 5 * 60_000 };
+
+/** Problems from a destination while setting a sync up: the platform's answer, as a 502 (or its own 4xx). */
+function platformProblem(error: unknown, secrets: string[]): AppError {
+  if (error instanceof AppError) return error;
+  let message = error instanceof Error ? error.message : String(error);
+  for (const s of secrets) message = message.split(s).join('***');
+  if (error instanceof DestinationError && error.failure === 'invalid_request') return unprocessable(`The platform refused: ${message}`, [{ pointer: '/remoteAudience', message }]);
+  return new AppError(502, 'Bad gateway', `The platform could not be reached or refused: ${message}`);
+}
+
+/**
+ * Syncs: a segment → a destination. A run refreshes a stale segment, plans in the warehouse
+ * (adds, removes, changes against what the destination holds by our last commit), checks the
+ * guardrails, sends (normalized, hashed, batched, retried) and commits the sync state by what was
+ * delivered. One run per sync at a time, across processes.
+ */
+export class SyncsService {
+  private readonly retry: RetryPolicy;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly controllers = new Set<AbortController>();
+
+  constructor(private readonly deps: SyncsServiceOptions) {
+    this.retry = { ...DEFAULT_RETRY, ...deps.retry };
+  }
+
+  // ——— the resource ———
+
+  private select(db: Knex = this.deps.db) {
+    return db<SyncRow>('syncs as y').join('segments as s', 's.id', 'y.segment_id').join('destinations as d', 'd.id', 'y.destination_id')
+      .select('y.*', 's.slug as segment_slug', 'd.slug as destination_slug');
+  }
+
+  private toResource(row: SyncRow): SyncResource {
+    return {
+      id: row.id, slug: row.slug, name: row.name, segmentId: row.segment_id, segment: row.segment_slug!, destinationId: row.destination_id, destination: row.destination_slug!,
+      remoteAudienceId: row.remote_audience_id, mapping: row.mapping, options: optionsOf(row.options), schedule: row.schedule ?? null, enabled: row.enabled,
+      version: row.version, createdAt: row.created_at.toISOString(), updatedAt: row.updated_at.toISOString(),
+    };
+  }
+
+  private async findRow(idOrSlug: string, db: Knex = this.deps.db): Promise<SyncRow> {
+    const row = await this.select(db).where(isUuid(idOrSlug) ? { 'y.id': idOrSlug } : { 'y.slug': idOrSlug }).first();
+    if (!row) throw notFound(`Sync "${idOrSlug}" does not exist.`);
+    return row as SyncRow;
+  }
+
+  async list(options: { limit?: number; cursor?: string }): Promise<Page<SyncResource>> {
+    const after = decodeCursor(options.cursor);
+    const rows = (await this.select().modify((q) => { if (after !== undefined) q.where('y.slug', '>', after); }).orderBy('y.slug').limit(pageSize(options) + 1)) as SyncRow[];
+    return toPage(rows.map((r) => this.toResource(r)), pageSize(options), (s) => s.slug);
+  }
+
+  async get(idOrSlug: string): Promise<SyncResource> {
+    return this.toResource(await this.findRow(idOrSlug));
+  }
+
+  /** Which platform's identity rules apply to a destination. */
+  private identityOf(destination: Destination): IdentityPlatform {
+    if (destination.platform === 'file') return ((destination as unknown as { normalizeFor?: IdentityPlatform }).normalizeFor) ?? 'meta';
+    return destination.platform;
+  }
+
+  /** Mapping and options against the segment's model and the destination's platform: 400 with pointers. */
+  private async checkDefinition(def: SyncDefinition, destination: Destination): Promise<{ segmentId: string; modelIdentifiers: string[]; hasConsent: Record<string, boolean> }> {
+    const segment = await this.deps.queries.loadSegment(def.segment).catch((error: unknown) => {
+      if (error instanceof AppError && error.status === 404) throw invalidRequest(`Segment "${def.segment}" does not exist.`, [{ pointer: '/segment', message: 'no such segment' }]);
+      throw error;
+    });
+    const modelIdentifiers = Object.entries(segment.definition.identifiers ?? {}).filter(([, v]) => typeof v === 'string').map(([k]) => k);
+    const accepted = new Set(platformKinds(this.identityOf(destination)).map((k) => k.kind));
+    const problems: ProblemDetail[] = [];
+    for (const [field, identifier] of Object.entries(def.mapping)) {
+      if (!accepted.has(field as IdentifierKind)) problems.push({ pointer: `/mapping/${field}`, message: `the ${this.identityOf(destination)} platform takes no "${field}"; it takes ${[...accepted].join(', ')}` });
+      if (!modelIdentifiers.includes(String(identifier))) problems.push({ pointer: `/mapping/${field}`, message: `the model of segment "${def.segment}" has no identifier "${String(identifier)}"; it has ${modelIdentifiers.join(', ') || 'none'}` });
+    }
+    const consent = segment.definition.consent ?? {};
+    const hasConsent = { ad_user_data: typeof consent.ad_user_data === 'string', ad_personalization: typeof consent.ad_personalization === 'string' };
+    if (def.options?.consent?.source === 'model' && !hasConsent.ad_user_data && !hasConsent.ad_personalization) {
+      problems.push({ pointer: '/options/consent/source', message: 'the segment\'s model declares no consent columns' });
+    }
+    if (def.schedule?.type === 'cron') {
+      if (def.schedule.cron.trim().split(/\s+/).length !== 5) problems.push({ pointer: '/schedule/cron', message: 'must have five fields: minute hour day-of-month month day-of-week' });
+      if (def.schedule.timezone && !validTimeZone(def.schedule.timezone)) problems.push({ pointer: '/schedule/timezone', message: `unknown time zone "${def.schedule.timezone}"` });
+    }
+    if (problems.length) throw invalidRequest('The sync definition is invalid.', problems);
+    const id = (await this.deps.db('segments').where(isUuid(def.segment) ? { id: def.segment } : { slug: def.segment }).first('id')) as { id: string };
+    return { segmentId: id.id, modelIdentifiers, hasConsent };
+  }
+
+  async create(def: SyncDefinition): Promise<SyncResource> {
+    if (await this.deps.db('syncs').where({ slug: def.slug }).first('id')) throw conflict(`A sync with slug "${def.slug}" already exists.`);
+    const { destination, resource, secrets } = await this.deps.destinations.instantiate(def.destination).catch((error: unknown) => {
+      if (error instanceof AppError && error.status === 404) throw invalidRequest(`Destination "${def.destination}" does not exist.`, [{ pointer: '/destination', message: 'no such destination' }]);
+      throw error;
+    });
+    try {
+      const { segmentId } = await this.checkDefinition(def, destination);
+      // The remote audience is created once, here (or adopted), and its id kept: never looked up by name.
+      const remote = await destination.ensureAudience({
+        name: def.remoteAudience?.name ?? def.name, description: `audiences sync "${def.slug}"`,
+        identifierKinds: Object.keys(def.mapping) as IdentifierKind[],
+        ...(def.remoteAudience?.id ? { existingId: def.remoteAudience.id } : {}),
+        ...(def.options?.membershipLifeSpanDays ? { membershipLifeSpanDays: def.options.membershipLifeSpanDays } : {}),
+      }).catch((error: unknown) => { throw platformProblem(error, secrets); });
+      try {
+        const [row] = await this.deps.db('syncs').insert({
+          id: randomUUID(), slug: def.slug, name: def.name, segment_id: segmentId, destination_id: resource.id, remote_audience_id: remote.remoteId,
+          mapping: def.mapping, options: def.options ?? {}, schedule: def.schedule ? JSON.stringify(def.schedule) : null, enabled: def.enabled ?? true,
+        }).returning('id');
+        return this.get((row as { id: string }).id);
+      } catch (error) {
+        throw uniqueViolation(error, `A sync with slug "${def.slug}" already exists.`);
+      }
+    } finally {
+      await destination.close?.().catch(() => {});
+    }
+  }
+
+  /** Replaces name, mapping, options, schedule and enabled; the segment, destination and remote audience stay. */
+  async replace(idOrSlug: string, def: SyncDefinition, options: { ifMatch?: string } = {}): Promise<SyncResource> {
+    const current = await this.findRow(idOrSlug);
+    checkIfMatch(options.ifMatch, current.version);
+    const problems: ProblemDetail[] = [];
+    if (![current.segment_id, current.segment_slug].includes(def.segment)) problems.push({ pointer: '/segment', message: `must stay "${current.segment_slug}": create a new sync for another segment` });
+    if (![current.destination_id, current.destination_slug].includes(def.destination)) problems.push({ pointer: '/destination', message: `must stay "${current.destination_slug}"` });
+    if (def.remoteAudience?.id && def.remoteAudience.id !== current.remote_audience_id) problems.push({ pointer: '/remoteAudience/id', message: `must stay "${current.remote_audience_id}"` });
+    if (problems.length) throw invalidRequest('The sync cannot change what it connects.', problems);
+    const { destination } = await this.deps.destinations.instantiate(current.destination_id);
+    try {
+      await this.checkDefinition(def, destination);
+    } finally {
+      await destination.close?.().catch(() => {});
+    }
+    const mappingChanged = JSON.stringify(Object.entries(def.mapping).sort()) !== JSON.stringify(Object.entries(current.mapping).sort());
+    if (mappingChanged && await this.deps.db('sync_runs').where({ sync_id: current.id }).whereIn('status', ['running', 'needs_approval']).first('id')) {
+      throw conflict('The mapping cannot change while a run is in progress or awaits approval.');
+    }
+    return this.deps.db.transaction(async (trx) => {
+      const locked = await trx('syncs').where({ id: current.id }).forUpdate().first('version');
+      checkIfMatch(options.ifMatch, (locked as { version: number }).version);
+      try {
+        await trx('syncs').where({ id: current.id }).update({
+          slug: def.slug, name: def.name, mapping: def.mapping, options: def.options ?? {}, schedule: def.schedule ? JSON.stringify(def.schedule) : null,
+          enabled: def.enabled ?? true, version: (locked as { version: number }).version + 1, updated_at: trx.fn.now(),
+        });
+      } catch (error) {
+        throw uniqueViolation(error, `A sync with slug "${def.slug}" already exists.`);
+      }
+      if (mappingChanged) {
+        // What the destination holds was sent under the old mapping: start over (removes are not derivable).
+        await this.deps.warehouse.query(this.sqlFor(current.id, this.columnsOf({ ...current, mapping: def.mapping, options: def.options ?? {} })).dropState()).catch(() => {});
+      }
+      return this.toResource(await this.findRow(current.id, trx));
+    });
+  }
+
+  /** Deletes the sync and its state; the remote audience is left on the platform. */
+  async delete(idOrSlug: string, options: { ifMatch?: string } = {}): Promise<void> {
+    const current = await this.findRow(idOrSlug);
+    checkIfMatch(options.ifMatch, current.version);
+    const lock = await this.tryLock(current.id);
+    if (!lock) throw conflict(`A run of sync "${current.slug}" is in progress; delete it once the run has finished.`);
+    try {
+      await this.deps.db('syncs').where({ id: current.id }).delete();
+      const sql = this.sqlFor(current.id, this.columnsOf(current));
+      await this.deps.warehouse.query(sql.dropPlan()).catch(() => {});
+      await this.deps.warehouse.query(sql.dropState()).catch(() => {});
+    } finally {
+      await lock.release();
+    }
+  }
+
+  // ——— planning ———
+
+  /** Snapshot columns the sync reads: mapped model identifiers, and consent columns when consent comes from the model. */
+  private columnsOf(row: Pick<SyncRow, 'mapping' | 'options'>): string[] {
+    const columns = new Set(Object.values(row.mapping));
+    if (row.options?.consent?.source === 'model') {
+      columns.add('consent_ad_user_data');
+      columns.add('consent_ad_personalization');
+    }
+    return [...columns].sort();
+  }
+
+  private sqlFor(syncId: string, columns: string[]): SyncSql {
+    return new SyncSql(this.deps.warehouse.dialect, this.deps.stateSchema, syncId, columns);
+  }
+
+  private async modelHasConsent(segmentId: string): Promise<Set<string>> {
+    const loaded = await this.deps.queries.loadSegment(segmentId);
+    return new Set(Object.entries(loaded.definition.consent ?? {}).filter(([, v]) => typeof v === 'string').map(([k]) => `consent_${k}`));
+  }
+
+  /** Columns the plan selects: a consent column the model lacks is selected as NULL by leaving it out. */
+  private async planColumns(row: SyncRow): Promise<string[]> {
+    const wanted = this.columnsOf(row);
+    if (!wanted.some((c) => c.startsWith('consent_'))) return wanted;
+    const present = await this.modelHasConsent(row.segment_id);
+    return wanted.filter((c) => !c.startsWith('consent_') || present.has(c));
+  }
+
+  /** The dry run: counts, expected rejections and hashed samples, sending nothing. */
+  async plan(idOrSlug: string): Promise<SyncPlan> {
+    const row = await this.findRow(idOrSlug);
+    const snapshot = await this.deps.refresh.currentSnapshot(row.segment_id);
+    if (!snapshot) throw conflict(`Segment "${row.segment_slug}" has not been refreshed yet: refresh it, or start a run (which refreshes first).`);
+    const { destination } = await this.deps.destinations.instantiate(row.destination_id);
+    const identity = this.identityOf(destination);
+    await destination.close?.().catch(() => {});
+    const base = this.sqlFor(row.id, await this.planColumns(row));
+    await this.deps.warehouse.query(base.createState());
+    const sql = base.withPlanTable(base.previewTableName(randomBytes(4).toString('hex')));
+    const { warehouse } = this.deps;
+    try {
+      await warehouse.query(sql.createPlan(snapshot.table));
+      const counts = await this.planCounts(sql);
+      const sizes = await this.sizes(sql, snapshot.table);
+      const options = optionsOf(row.options);
+      const kinds = Object.entries(row.mapping).map(([kind, column]) => ({ kind: kind as IdentifierKind, column }));
+      // Expected rejections: every planned row through the same normalization, a page at a time.
+      let expectedRejections = 0;
+      const identifierRejections: Record<string, number> = {};
+      for (const phase of ['remove', 'add'] as const) {
+        let after: { op: string; key: string } | undefined;
+        for (;;) {
+          const page = await this.readPage(sql, phase, after, 10_000);
+          for (const r of page) {
+            if (phase === 'remove' && (options.mode === 'add_only' || r.op === 'change')) continue;
+            const prepared = this.prepare(identity, kinds, r, options.defaultRegion);
+            for (const x of prepared.rejected) identifierRejections[x.reason] = (identifierRejections[x.reason] ?? 0) + 1;
+            if (!prepared.ok) expectedRejections += 1;
+          }
+          if (page.length < 10_000) break;
+          after = { op: page[page.length - 1]!.op, key: page[page.length - 1]!.member_key };
+        }
+      }
+      const samples: SyncPlan['samples'] = [];
+      for (const op of ['add', 'remove', 'change'] as const) {
+        const rows = await warehouse.query<PlanRow>(sql.samplePlan(), [op, 5]);
+        for (const r of rows) {
+          const pick = (prefix: 'n_' | 'o_') => this.prepare(identity, kinds, Object.fromEntries([['op', r.op], ['member_key', r.member_key], ...base.columns.map((c) => [c, r[`${prefix}${c}`]])]) as PlanRow, options.defaultRegion);
+          const now = op === 'remove' ? pick('o_') : pick('n_');
+          samples.push({
+            op, memberKey: String(r.member_key), identifiers: now.ok ? (now.member.identifiers as Record<string, string>) : {},
+            ...(op === 'change' ? { previous: ((p) => (p.ok ? (p.member.identifiers as Record<string, string>) : {}))(pick('o_')) } : {}),
+          });
+        }
+      }
+      return {
+        adds: counts.add, removes: options.mode === 'add_only' ? 0 : counts.remove, changes: counts.change, expectedRejections, identifierRejections,
+        destinationSize: sizes.destination, segmentSize: sizes.segment, snapshotAt: snapshot.run?.startedAt ?? null,
+        needsApproval: needsApproval({ adds: counts.add, removes: counts.remove, changes: counts.change, destinationSize: sizes.destination, segmentSize: sizes.segment }, options),
+        samples,
+      };
+    } finally {
+      await warehouse.query(sql.dropPlan()).catch(() => {});
+    }
+  }
+
+  private prepare(identity: IdentityPlatform, kinds: Array<{ kind: IdentifierKind; column: string }>, row: PlanRow, region: string) {
+    const identifiers: Partial<Record<IdentifierKind, string | null>> = {};
+    for (const { kind, column } of kinds) identifiers[kind] = row[column] === null || row[column] === undefined ? null : String(row[column]);
+    return prepareMember(identity, String(row.member_key), identifiers, { defaultRegion: region });
+  }
+
+  private async planCounts(sql: SyncSql): Promise<Record<PlanOp, number>> {
+    const rows = await this.deps.warehouse.query<{ op: PlanOp; n: unknown }>(sql.countPlan());
+    const counts: Record<PlanOp, number> = { add: 0, remove: 0, change: 0 };
+    for (const r of rows) counts[r.op] = Number(r.n);
+    return counts;
+  }
+
+  private async sizes(sql: SyncSql, snapshotTable: string): Promise<{ destination: number; segment: number }> {
+    const [d] = await this.deps.warehouse.query<{ n: unknown }>(sql.countState());
+    const [s] = await this.deps.warehouse.query<{ n: unknown }>(sql.countSnapshot(snapshotTable));
+    return { destination: Number(d?.n ?? 0), segment: Number(s?.n ?? 0) };
+  }
+
+  private async readPage(sql: SyncSql, phase: 'remove' | 'add', after: { op: string; key: string } | undefined, limit: number): Promise<PlanRow[]> {
+    const rows = await this.deps.warehouse.query<PlanRow>(sql.planPage(phase, { after: after !== undefined }), after ? [after.op, after.key, limit] : [limit]);
+    return rows.map((r) => ({ ...r, member_key: String(r.member_key) }));
+  }
+
+  // ——— runs ———
+
+  private tryLock(syncId: string): Promise<HeldLock | null> {
+    return acquireAdvisoryLock(connectionSettings(this.deps.db), { lockClass: LOCK_SYNC, key: syncId, wait: false });
+  }
+
+  private track<T>(promise: Promise<T>): Promise<T> {
+    const settled = promise.catch(() => {}).finally(() => this.inFlight.delete(settled));
+    this.inFlight.add(settled);
+    return promise;
+  }
+
+  /**
+   * Starts a run. With an idempotency key, a retried request returns the run the first one started.
+   * 409 while another run of the sync is in progress (in any process).
+   */
+  async startRun(idOrSlug: string, options: { idempotencyKey?: string; trigger?: SyncRun['trigger']; wait?: boolean } = {}): Promise<{ run: SyncRun; replayed: boolean }> {
+    const row = await this.findRow(idOrSlug);
+    if (options.idempotencyKey) {
+      const existing = await this.deps.db<RunRow>('sync_runs').where({ sync_id: row.id, idempotency_key: options.idempotencyKey }).first();
+      if (existing) return { run: toRun(existing), replayed: true };
+    }
+    const lock = await this.tryLock(row.id);
+    if (!lock) {
+      const running = await this.deps.db<RunRow>('sync_runs').where({ sync_id: row.id, status: 'running' }).orderBy('created_at', 'desc').first();
+      throw conflict(`A run of sync "${row.slug}" is in progress${running ? ` (run ${running.id})` : ''}.`);
+    }
+    let run: RunRow;
+    try {
+      const { db } = this.deps;
+      // We hold the lock: a run still marked running was abandoned (its process died before its commit).
+      await db('sync_runs').where({ sync_id: row.id, status: 'running' }).update({ status: 'failed', error: 'abandoned: the process running it stopped before it committed; the next run re-sends what it had not committed', finished_at: db.fn.now() });
+      // A newer plan replaces one waiting for approval.
+      await db('sync_runs').where({ sync_id: row.id, status: 'needs_approval' }).update({ status: 'cancelled', finished_at: db.fn.now(), reason: db.raw(`coalesce(reason, '') || ' (superseded by a newer run)'`) });
+      try {
+        run = (await db<RunRow>('sync_runs').insert({
+          id: randomUUID(), sync_id: row.id, status: 'running', trigger: options.trigger ?? 'api', idempotency_key: options.idempotencyKey ?? null,
+          normalizer_version: NORMALIZER_VERSION, started_at: db.fn.now() as never,
+        }).returning('*') as RunRow[])[0]!;
+      } catch (error) {
+        // The same key raced in from another request: answer with that run.
+        if ((error as { code?: string }).code === '23505' && options.idempotencyKey) {
+          await lock.release();
+          const existing = await db<RunRow>('sync_runs').where({ sync_id: row.id, idempotency_key: options.idempotencyKey }).first();
+          return { run: toRun(existing!), replayed: true };
+        }
+        throw error;
+      }
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+    const execution = this.track(this.execute(row, run!, lock, { approved: false }));
+    if (options.wait) return { run: await execution, replayed: false };
+    return { run: toRun(run!), replayed: false };
+  }
+
+  /** Approves a run held by a guardrail and sends its plan. */
+  async approve(runId: string, options: { wait?: boolean } = {}): Promise<SyncRun> {
+    const run = isUuid(runId) ? await this.deps.db<RunRow>('sync_runs').where({ id: runId }).first() : undefined;
+    if (!run) throw notFound(`Sync run "${runId}" does not exist.`);
+    if (run.status !== 'needs_approval') throw conflict(`Sync run ${run.id} is ${run.status}; only a run that needs approval can be approved.`);
+    const row = await this.findRow(run.sync_id);
+    const lock = await this.tryLock(row.id);
+    if (!lock) throw conflict(`A run of sync "${row.slug}" is in progress.`);
+    const [claimed] = await this.deps.db<RunRow>('sync_runs').where({ id: run.id, status: 'needs_approval' })
+      .update({ status: 'running', approved_at: this.deps.db.fn.now() as never }).returning('*');
+    if (!claimed) {
+      await lock.release();
+      throw conflict(`Sync run ${run.id} is no longer waiting for approval.`);
+    }
+    const execution = this.track(this.execute(row, claimed, lock, { approved: true }));
+    return options.wait ? execution : toRun(claimed);
+  }
+
+  private async update(runId: string, fields: Record<string, unknown>): Promise<RunRow> {
+    const rows = (await this.deps.db('sync_runs').where({ id: runId }).update(fields).returning('*')) as RunRow[];
+    return rows[0]!;
+  }
+
+  /** Runs a sync holding its lock; always releases it. Errors end up in the run, not thrown. */
+  private async execute(sync: SyncRow, run: RunRow, lock: HeldLock, options: { approved: boolean }): Promise<SyncRun> {
+    const started = Date.now();
+    const timings: Record<string, number> = { ...run.timings };
+    const mark = (stage: string, since: number) => { timings[stage] = (timings[stage] ?? 0) + (Date.now() - since); };
+    const controller = new AbortController();
+    this.controllers.add(controller);
+    const { warehouse } = this.deps;
+    let instantiated: Awaited<ReturnType<DestinationsService['instantiate']>> | undefined;
+    try {
+      const columns = await this.planColumns(sync);
+      const sql = this.sqlFor(sync.id, columns);
+      const syncOptions = optionsOf(sync.options);
+      if (!options.approved) {
+        // 1. A fresh snapshot.
+        let t = Date.now();
+        const refreshRunId = await this.ensureFresh(sync, syncOptions.maxStalenessMinutes);
+        mark('refresh', t);
+        const snapshot = await this.deps.refresh.currentSnapshot(sync.segment_id);
+        if (!snapshot) throw new Error('the segment has no snapshot after its refresh');
+        // 2. The plan, in the warehouse.
+        t = Date.now();
+        await warehouse.query(sql.createState());
+        await warehouse.query(sql.dropPlan());
+        await warehouse.query(sql.createPlan(snapshot.table));
+        const index = sql.indexPlan();
+        if (index) await warehouse.query(index);
+        const counts = await this.planCounts(sql);
+        const sizes = await this.sizes(sql, snapshot.table);
+        mark('plan', t);
+        await this.update(run.id, { refresh_run_id: refreshRunId ?? snapshot.run?.id ?? null, planned_adds: counts.add, planned_removes: syncOptions.mode === 'add_only' ? 0 : counts.remove, planned_changes: counts.change, timings });
+        // 3. Guardrails.
+        const reason = needsApproval({ adds: counts.add, removes: counts.remove, changes: counts.change, destinationSize: sizes.destination, segmentSize: sizes.segment }, syncOptions);
+        if (reason) {
+          this.deps.log?.('sync run needs approval', { syncId: sync.id, runId: run.id, reason });
+          return toRun(await this.update(run.id, { status: 'needs_approval', reason, timings }));
+        }
+      }
+      // 4. Send.
+      instantiated = await this.deps.destinations.instantiate(sync.destination_id);
+      const { destination, secrets } = instantiated;
+      const identity = this.identityOf(destination);
+      if (syncOptions.mode === 'add_only') await warehouse.query(sql.skipRemoves());
+      const planned = await this.planCounts(sql);
+      const t = Date.now();
+      const consentColumns = new Set(columns.filter((c) => c.startsWith('consent_')));
+      const consentDefault = { adUserData: syncOptions.consent?.adUserData ?? 'GRANTED', adPersonalization: syncOptions.consent?.adPersonalization ?? 'GRANTED' } as const;
+      const outcome = await deliverPlan({
+        destination, audience: { remoteId: sync.remote_audience_id }, identity,
+        kinds: Object.entries(sync.mapping).map(([kind, column]) => ({ kind: kind as IdentifierKind, column })),
+        ...(identity === 'google' ? {
+          consent: {
+            default: consentDefault,
+            ...(consentColumns.has('consent_ad_user_data') ? { adUserDataColumn: 'consent_ad_user_data' } : {}),
+            ...(consentColumns.has('consent_ad_personalization') ? { adPersonalizationColumn: 'consent_ad_personalization' } : {}),
+          },
+        } : {}),
+        defaultRegion: syncOptions.defaultRegion, sessionId: run.id, retry: this.retry,
+        limiter: limiterFor(sync.destination_id, destination.limits.requestsPerSecond),
+        readPage: (phase, after, limit) => this.readPage(sql, phase, after, limit),
+        markDelivered: async (phase, first, last) => { await warehouse.query(sql.markDelivered(phase), [first.op, first.key, last.op, last.key]); },
+        recordRejections: (rows) => this.recordRejections(run.id, rows),
+        estimatedTotal: { remove: syncOptions.mode === 'add_only' ? 0 : planned.remove + planned.change, add: planned.add + planned.change },
+        signal: controller.signal,
+        onProgress: (c) => { void this.progress(run.id, c); },
+      }, { phases: syncOptions.mode === 'add_only' ? ['add'] : ['remove', 'add'] });
+      mark('send', t);
+      // 5. Commit what was delivered, in one warehouse transaction.
+      const c = Date.now();
+      const undelivered = await warehouse.query<{ n: unknown }>(sql.countUndelivered({ addOnly: syncOptions.mode === 'add_only' }));
+      const failed = undelivered.reduce((n, r) => n + Number(r.n), 0);
+      await warehouse.transaction(async (query) => {
+        for (const statement of sql.commit({ addOnly: syncOptions.mode === 'add_only' })) await query(statement);
+      });
+      await warehouse.query(sql.dropPlan()).catch(() => {});
+      mark('commit', c);
+      timings.total = Date.now() - started + (run.timings.total ?? 0);
+      const counts = outcome.counts;
+      const fields = {
+        sent: counts.sent, confirmed: counts.confirmed, rejected: counts.rejected, failed, requests: counts.requests, retries: counts.retries,
+        identifier_rejections: JSON.stringify(counts.identifierRejections), timings: JSON.stringify(timings), finished_at: this.deps.db.fn.now(),
+      };
+      let scrubbed = outcome.stopped?.reason;
+      for (const s of secrets) if (scrubbed) scrubbed = scrubbed.split(s).join('***');
+      const status = outcome.stopped || failed > 0 ? 'failed' : 'succeeded';
+      const error = outcome.stopped ? `${outcome.stopped.failure}: ${scrubbed}` : failed > 0 ? `${failed} planned rows could not be delivered; the next run re-sends them` : null;
+      this.deps.log?.('sync run finished', { syncId: sync.id, runId: run.id, status, sent: counts.sent, rejected: counts.rejected, failed });
+      return toRun(await this.update(run.id, { status, error, ...fields }));
+    } catch (error) {
+      let message = (error instanceof Error ? error.message : String(error)).split('\n')[0]!.slice(0, 500);
+      for (const s of instantiated?.secrets ?? []) message = message.split(s).join('***');
+      this.deps.log?.('sync run failed', { syncId: sync.id, runId: run.id, error: message });
+      return toRun(await this.update(run.id, { status: 'failed', error: message, finished_at: this.deps.db.fn.now(), timings: JSON.stringify(timings) }));
+    } finally {
+      this.controllers.delete(controller);
+      await instantiated?.destination.close?.().catch(() => {});
+      await lock.release();
+    }
+  }
+
+  private async progress(runId: string, counts: DeliveryCounts): Promise<void> {
+    await this.deps.db('sync_runs').where({ id: runId, status: 'running' })
+      .update({ sent: counts.sent, confirmed: counts.confirmed, rejected: counts.rejected, requests: counts.requests, retries: counts.retries }).catch(() => {});
+  }
+
+  private async recordRejections(runId: string, rows: RowRejectionRecord[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += 1000) {
+      await this.deps.db('sync_rejections').insert(rows.slice(i, i + 1000).map((r) => ({ run_id: runId, member_key: r.memberKey, op: r.op, reason: r.reason, detail: r.detail ?? null })));
+    }
+  }
+
+  /** Refreshes the segment when its snapshot is missing, older than allowed, or of an older segment version. */
+  private async ensureFresh(sync: SyncRow, maxStalenessMinutes: number): Promise<string | null> {
+    const snapshot = await this.deps.refresh.currentSnapshot(sync.segment_id);
+    const segment = (await this.deps.db('segments').where({ id: sync.segment_id }).first('version')) as { version: number };
+    const run = snapshot?.run;
+    const fresh = run && run.segmentVersion === segment.version && Date.now() - new Date(run.startedAt).getTime() <= maxStalenessMinutes * 60_000;
+    if (fresh) return null;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const refreshed = await this.deps.refresh.start(sync.segment_id, { wait: true });
+        if (refreshed.status !== 'succeeded') throw new Error(`the refresh of the segment failed: ${refreshed.error ?? 'unknown error'}`);
+        return refreshed.id;
+      } catch (error) {
+        // Another process is refreshing it: wait for that refresh instead.
+        if (error instanceof AppError && error.status === 409 && attempt < 600) {
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          const now = await this.deps.refresh.currentSnapshot(sync.segment_id);
+          if (now?.run && now.run.id !== run?.id && now.run.segmentVersion === segment.version) return now.run.id;
+          continue;
+        }
+        throw error;
+      }
+    }
+  }
+
+  /** Stops sending in every run of this process (graceful shutdown): they commit what was delivered. */
+  async stop(): Promise<void> {
+    for (const c of this.controllers) c.abort();
+    await Promise.all([...this.inFlight]);
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all([...this.inFlight]);
+  }
+
+  async getRun(id: string): Promise<SyncRun> {
+    const row = isUuid(id) ? await this.deps.db<RunRow>('sync_runs').where({ id }).first() : undefined;
+    if (!row) throw notFound(`Sync run "${id}" does not exist.`);
+    return toRun(row);
+  }
+
+  async runs(idOrSlug: string, options: { limit?: number; cursor?: string }): Promise<Page<SyncRun>> {
+    const sync = await this.findRow(idOrSlug);
+    const after = decodeCursor(options.cursor);
+    const rows = await this.deps.db<RunRow>('sync_runs').where({ sync_id: sync.id })
+      .modify((q) => { if (after !== undefined) q.where('created_at', '<', new Date(after)); })
+      .orderBy('created_at', 'desc').limit(pageSize(options) + 1);
+    return toPage(rows.map(toRun), pageSize(options), (r) => r.createdAt);
+  }
+
+  async rejections(runId: string, options: { limit?: number; cursor?: string }): Promise<Page<{ memberKey: string; op: string; reason: string; detail: string | null }>> {
+    await this.getRun(runId);
+    const after = decodeCursor(options.cursor);
+    const rows = await this.deps.db('sync_rejections').where({ run_id: runId })
+      .modify((q) => { if (after !== undefined) q.where('id', '>', Number(after)); })
+      .orderBy('id').limit(pageSize(options) + 1) as Array<{ id: string; member_key: string; op: string; reason: string; detail: string | null }>;
+    const page = toPage(rows, pageSize(options), (r) => String(r.id));
+    return { data: page.data.map((r) => ({ memberKey: r.member_key, op: r.op, reason: r.reason, detail: r.detail })), nextCursor: page.nextCursor };
+  }
+
+  /** The state rows of a sync (tests, audits): what the destination holds by our last commit. */
+  async stateRows(idOrSlug: string): Promise<PlanRow[]> {
+    const sync = await this.findRow(idOrSlug);
+    const sql = this.sqlFor(sync.id, await this.planColumns(sync));
+    await this.deps.warehouse.query(sql.createState());
+    return this.deps.warehouse.query<PlanRow>(sql.stateRows());
+  }
+
+  // ——— lookalikes ———
+
+  async createLookalike(idOrSlug: string, input: LookalikeRequest): Promise<Lookalike> {
+    const sync = await this.findRow(idOrSlug);
+    const { destination, secrets } = await this.deps.destinations.instantiate(sync.destination_id);
+    try {
+      const [state] = await this.deps.warehouse.query<{ n: unknown }>(this.sqlFor(sync.id, await this.planColumns(sync)).countState()).catch(() => [{ n: 0 }]);
+      const seedSize = Number(state?.n ?? 0);
+      if (destination.platform === 'meta' && !input.meta) throw invalidRequest('A Meta lookalike needs `meta` settings.', [{ pointer: '/meta', message: 'is required for a Meta destination' }]);
+      if (destination.platform === 'google' && !input.google) throw invalidRequest('A Google lookalike needs `google` settings.', [{ pointer: '/google', message: 'is required for a Google destination' }]);
+      if (destination.platform === 'file') throw unprocessable('File destinations have no lookalikes.', [{ pointer: '', message: 'the destination is a file destination' }]);
+      const remote = await destination.createLookalike({
+        name: input.name, seedRemoteId: sync.remote_audience_id, seedSize,
+        ...(input.meta ? { meta: input.meta } : {}), ...(input.google ? { google: input.google } : {}),
+      }).catch((error: unknown) => { throw platformProblem(error, secrets); });
+      const [row] = await this.deps.db('lookalikes').insert({
+        id: randomUUID(), sync_id: sync.id, name: input.name, remote_id: remote.remoteId, spec: JSON.stringify(input.meta ?? input.google ?? {}), seed_size: seedSize,
+      }).returning('*');
+      return this.toLookalike(row as LookalikeRow, remote.status);
+    } finally {
+      await destination.close?.().catch(() => {});
+    }
+  }
+
+  private toLookalike(row: LookalikeRow, status?: { code: number | string; description?: string }): Lookalike {
+    return { id: row.id, syncId: row.sync_id, name: row.name, remoteId: row.remote_id, spec: row.spec, seedSize: row.seed_size, ...(status ? { status } : {}), createdAt: row.created_at.toISOString() };
+  }
+
+  async lookalikes(idOrSlug: string): Promise<{ data: Lookalike[] }> {
+    const sync = await this.findRow(idOrSlug);
+    const rows = await this.deps.db<LookalikeRow>('lookalikes').where({ sync_id: sync.id }).orderBy('created_at');
+    return { data: rows.map((r) => this.toLookalike(r)) };
+  }
+
+  /** One lookalike with its status read from the platform. */
+  async getLookalike(id: string): Promise<Lookalike> {
+    const row = isUuid(id) ? await this.deps.db<LookalikeRow>('lookalikes').where({ id }).first() : undefined;
+    if (!row) throw notFound(`Lookalike "${id}" does not exist.`);
+    const sync = await this.findRow(row.sync_id);
+    const { destination, secrets } = await this.deps.destinations.instantiate(sync.destination_id);
+    try {
+      const remote = destination.getLookalike ? await destination.getLookalike(row.remote_id).catch((error: unknown) => { throw platformProblem(error, secrets); }) : undefined;
+      return this.toLookalike(row, remote?.status);
+    } finally {
+      await destination.close?.().catch(() => {});
+    }
+  }
+}
+
+interface LookalikeRow { id: string; sync_id: string; name: string; remote_id: string; spec: Record<string, unknown>; seed_size: number; created_at: Date }
+
+function validTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
