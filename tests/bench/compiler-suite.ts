@@ -14,6 +14,7 @@
  *   BENCH_DIY_MAX_S     DIY pull projected longer than this → stop at the sample and extrapolate (default 600)
  *   BENCH_DIY_SAMPLE    customers measured before deciding to extrapolate (default 100000)
  *   BENCH_EXPLAIN_ALL   1: EXPLAIN every segment, not only those over the 1.2 ratio target
+ *   BENCH_HISTORY       1: also time the shapes compiled before 5a6e571 (correlated COUNT(*), COALESCE wrappers; slow)
  *
  * Prints a Markdown report to stdout and writes it to tests/bench/results.md.
  */
@@ -59,6 +60,7 @@ export const compilerConfig = () => ({
   diyMaxMs: intEnv('BENCH_DIY_MAX_S', 600) * 1000,
   diySample: intEnv('BENCH_DIY_SAMPLE', 100_000),
   explainAll: process.env.BENCH_EXPLAIN_ALL === '1',
+  history: process.env.BENCH_HISTORY === '1',
   parts: new Set((process.env.BENCH_PARTS ?? 'compile,query,diy').split(',').map((p) => p.trim())),
   outFile: process.env.BENCH_OUT_DIR ? path.join(process.env.BENCH_OUT_DIR, 'results.md') : path.join(HERE, 'results.md'),
 });
@@ -141,7 +143,7 @@ export async function runCompilerSuite(): Promise<SuiteResult> {
         log('query benchmark');
         queries = await runQueryBench({
           warehouse, model, schema: SCHEMA, asOf: AS_OF, segments: BENCH_SEGMENTS,
-          runs: config.parts.has('query') ? config.runs : 1, explainAbove: input.queryTarget, explainAll: config.explainAll,
+          runs: config.parts.has('query') ? config.runs : 1, explainAbove: input.queryTarget, explainAll: config.explainAll, history: config.history,
         });
         input.queries = queries;
       }

@@ -69,7 +69,7 @@ export function renderReport(input: ReportInput): string {
   const withVariants = input.queries.filter((q) => q.variants.length);
   if (withVariants.length) {
     out.push('### What other SQL shapes would buy', '');
-    out.push('The same rules in other shapes, written in the compiler\'s style (quoted aliases, typed placeholders): what a further change would buy, and the shapes the compiler emitted before commit 5a6e571 (correlated `(SELECT COUNT(*) …)` per customer, `COALESCE(…, FALSE)` around every predicate), for the before/after. Timed in the same rotation as the queries above; counts asserted equal. SQL in the "Queries" section below.', '');
+    out.push('The same rules in other shapes, written in the compiler\'s style (quoted aliases, typed placeholders): what a further change would buy, and what the hand-written query would cost written differently (with BENCH_HISTORY=1 also the shapes the compiler emitted before commit 5a6e571: correlated `(SELECT COUNT(*) …)` per customer, `COALESCE(…, FALSE)` around every predicate). Timed in the same rotation as the queries above; counts asserted equal. SQL in the "Queries" section below.', '');
     out.push(table(
       ['Segment', 'Shape', 'Median', 'vs hand-written', 'vs compiled'],
       withVariants.flatMap((q) => [

@@ -20,7 +20,8 @@
  *   REFRESH_BENCH_BASELINE_NOINDEX, REFRESH_BENCH_EXPLAIN, REFRESH_BENCH_DUCKDB_MEMORY_LIMIT;
  *   BENCH_OUT_DIR: write the reports there instead of next to the suites.
  * BENCH_SMOKE=1 only changes defaults (explicit knobs win): 20,000 customers, 2 runs, 200 ms per
- * compile measurement, refresh at 20,000 customers with 1 repetition, reports in a temporary directory.
+ * compile measurement, refresh at 20,000 customers with 1 repetition, identity on 20,000 values ×
+ * 2 runs (IDENTITY_BENCH_N, IDENTITY_BENCH_RUNS), reports in a temporary directory.
  *
  * Prints each suite's report path and a summary of the headline numbers.
  */
@@ -41,6 +42,8 @@ function applySmokeDefaults(): void {
     BENCH_COMPILE_MS: '200',
     REFRESH_BENCH_SIZES: '20000',
     REFRESH_BENCH_REPS: '1',
+    IDENTITY_BENCH_N: '20000',
+    IDENTITY_BENCH_RUNS: '2',
     BENCH_OUT_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'audiences-bench-smoke-')),
   };
   for (const [name, value] of Object.entries(defaults)) if (!process.env[name]) process.env[name] = value;
