@@ -10,12 +10,14 @@ import { DIALECTS, type DialectName } from './compiler/dialects/dialect';
 import { ConfigError, loadConfig } from './config';
 import { AppError } from './errors';
 import { openRuntime } from './runtime';
-import { startService } from './server';
+import { startService, startWorker } from './server';
 
 const USAGE = `usage: audiences <command> [options]
 
 commands:
-  serve                      run the API (embedded Postgres unless DATABASE_URL is set)
+  serve [--no-workers]       run the API and the job workers (embedded Postgres unless DATABASE_URL is set)
+  worker                     run only the job workers (scheduled syncs and refreshes) against DATABASE_URL
+                             or the embedded Postgres of a running serve
   migrate                    apply metadata store migrations
   apply DIR [--dry-run]      upsert the models and segments defined in DIR by slug
   compile --model FILE --rule FILE [--dialect postgres|duckdb|bigquery] [--as-of ISO] [--format json|sql]
@@ -52,8 +54,10 @@ function onSignal(signal: NodeJS.Signals): void {
 }
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
 
-async function serve(): Promise<void> {
-  const service = await startService(loadConfig(), { log });
+async function serve(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { 'no-workers': { type: 'boolean', default: false } } });
+  const config = loadConfig();
+  const service = await startService(values['no-workers'] ? { ...config, workers: false } : config, { log });
   cleanups.push(() => service.stop());
   // A signal during startup: it was waiting for the service to exist.
   if (stopping) await service.stop();
@@ -74,8 +78,14 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':
-      await serve();
+      await serve(rest);
       return -1; // keeps running
+    case 'worker': {
+      const worker = await startWorker(loadConfig(), { log });
+      cleanups.push(() => worker.stop());
+      if (stopping) await worker.stop();
+      return -1;
+    }
     case 'migrate':
       await withRuntime(async () => log('metadata store is up to date'));
       return 0;

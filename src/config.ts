@@ -20,6 +20,8 @@ export interface Config {
   stateSchema: string;
   /** Key for destination credentials at rest (AUDIENCES_ENCRYPTION_KEY); embedded mode keeps one in dataDir when unset. */
   encryptionKey: string | undefined;
+  /** Run job workers (scheduled syncs) in `serve` (WORKERS, default true). */
+  workers: boolean;
   /** Root under which file destinations write. */
   fileDestinationRoot: string;
   /** Where the platform SDKs connect (unset: the platforms themselves). Tests point these at fakes. */
@@ -40,6 +42,14 @@ function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, opts: {
     throw new ConfigError(`${name} must be an integer between ${opts.min} and ${opts.max}, got "${raw}"`);
   }
   return value;
+}
+
+function boolFrom(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = (env[name] ?? '').toLowerCase();
+  if (raw === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
 }
 
 function demoFlag(env: NodeJS.ProcessEnv): boolean {
@@ -71,6 +81,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     bodyLimitBytes: intFrom(env, 'BODY_LIMIT_BYTES', 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
     stateSchema: stateSchemaFrom(env),
     encryptionKey: env.AUDIENCES_ENCRYPTION_KEY || undefined,
+    workers: boolFrom(env, 'WORKERS', true),
     fileDestinationRoot: path.resolve(cwd, env.FILE_DESTINATION_ROOT || path.join(env.DATA_DIR || '.data', 'exports')),
     endpoints: endpointsFrom(env),
   };

@@ -2,12 +2,15 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from './api/app';
 import { applyDirectory, formatPlan } from './as-code/apply';
 import type { Config } from './config';
+import { ensureDemoSyncs } from './demo/demo-syncs';
 import { seedDemo } from './demo/seed-demo';
+import { Jobs } from './jobs/jobs';
 import { DEMO_SCHEMA, openRuntime, type Runtime } from './runtime';
 
 export interface RunningService {
   app: FastifyInstance;
   runtime: Runtime;
+  jobs: Jobs;
   url: string;
   stop(): Promise<void>;
 }
@@ -20,6 +23,7 @@ export async function startService(config: Config, options: { log?: (line: strin
   const log = options.log ?? ((line: string) => console.log(line));
   const started = Date.now();
   const runtime = await openRuntime(config, { log });
+  const jobs = new Jobs({ databaseUrl: runtime.databaseUrl, db: runtime.db, syncs: runtime.syncs, refresh: runtime.refresh });
   try {
     if (config.demo) {
       const seed = await seedDemo(runtime.warehouse, { schema: DEMO_SCHEMA, customers: config.demoCustomers });
@@ -28,7 +32,10 @@ export async function startService(config: Config, options: { log?: (line: strin
         : `demo warehouse already seeded: ${seed.customers} customers (schema "${DEMO_SCHEMA}")`);
       const plan = await applyDirectory({ dir: config.segmentsDir, dryRun: false, models: runtime.models, segments: runtime.segments, defaultSchema: runtime.warehouse.defaultSchema });
       log(formatPlan(plan, { dryRun: false }).split('\n').pop()!);
+      const created = await ensureDemoSyncs(runtime);
+      if (created.length) log(`created demo ${created.join(', ')} (files under ${config.fileDestinationRoot})`);
     }
+    await jobs.start({ workers: config.workers });
     const app = await buildApp({
       services: runtime,
       logLevel: config.logLevel,
@@ -42,19 +49,44 @@ export async function startService(config: Config, options: { log?: (line: strin
     log(`audiences is ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     log(`  API:      ${url}/v1/segments`);
     log(`  API docs: ${url}/docs`);
+    log(`  workers:  ${config.workers ? 'on (scheduled syncs and refreshes run here)' : 'off (run `audiences worker` elsewhere)'}`);
     log(`  metadata: ${runtime.embedded ? `embedded Postgres in ${config.dataDir}` : 'DATABASE_URL'}; warehouse: ${config.warehouseUrl ? 'WAREHOUSE_URL' : `schema "${DEMO_SCHEMA}" of the metadata database`}`);
     let stopping: Promise<void> | undefined;
     return {
-      app, runtime, url,
+      app, runtime, jobs, url,
       stop: () => (stopping ??= (async () => {
         await closeGracefully(app);
+        await jobs.stop();
         await runtime.close();
       })()),
     };
   } catch (error) {
+    await jobs.stop().catch(() => {});
     await runtime.close();
     throw error;
   }
+}
+
+/** Workers only: scheduled and queued syncs and refreshes, no API. */
+export async function startWorker(config: Config, options: { log?: (line: string) => void } = {}): Promise<{ jobs: Jobs; runtime: Runtime; stop(): Promise<void> }> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const runtime = await openRuntime(config, { log, attachToRunningEmbedded: true });
+  const jobs = new Jobs({ databaseUrl: runtime.databaseUrl, db: runtime.db, syncs: runtime.syncs, refresh: runtime.refresh });
+  try {
+    await jobs.start({ workers: true });
+  } catch (error) {
+    await runtime.close();
+    throw error;
+  }
+  log('audiences worker is running: scheduled and queued syncs and refreshes');
+  let stopping: Promise<void> | undefined;
+  return {
+    jobs, runtime,
+    stop: () => (stopping ??= (async () => {
+      await jobs.stop();
+      await runtime.close();
+    })()),
+  };
 }
 
 /**

@@ -63,6 +63,7 @@ export class RefreshService {
   private readonly sql: StateSql;
   private stateReady: Promise<void> | undefined;
   private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly refreshedListeners: Array<(segmentId: string, cause?: { syncId?: string }) => void> = [];
 
   constructor(private readonly options: RefreshServiceOptions) {
     this.sql = new StateSql(options.warehouse.dialect, options.stateSchema);
@@ -111,11 +112,16 @@ export class RefreshService {
     }
   }
 
+  /** Called after every successful refresh (jobs enqueue the syncs that follow their segment). */
+  onRefreshed(listener: (segmentId: string, cause?: { syncId?: string }) => void): void {
+    this.refreshedListeners.push(listener);
+  }
+
   /**
    * Starts a refresh. Refused with 409 while another refresh of the segment runs (in any process).
    * With `wait`, resolves when the run has finished; otherwise as soon as it is recorded.
    */
-  async start(idOrSlug: string, options: { asOf?: Date; wait?: boolean } = {}): Promise<RefreshRun> {
+  async start(idOrSlug: string, options: { asOf?: Date; wait?: boolean; cause?: { syncId?: string } } = {}): Promise<RefreshRun> {
     const loaded = await this.options.queries.loadSegment(idOrSlug);
     const asOf = options.asOf ?? new Date();
     const { compiled, identifierKinds } = this.options.queries.compileSnapshot(loaded, asOf);
@@ -138,7 +144,9 @@ export class RefreshService {
         .insert({ id: randomUUID(), segment_id: loaded.id, segment_version: loaded.version, status: 'running', as_of: asOf, sql: compiled.sql, params: JSON.stringify(compiled.params) as never })
         .returning('*');
       recorded(toRun(row!));
-      return this.execute(row!, lock, { segmentSlug: loaded.slug, identifierKinds, params: compiled.params.map((p) => p.value), typedParams: compiled.params });
+      const finished = await this.execute(row!, lock, { segmentSlug: loaded.slug, identifierKinds, params: compiled.params.map((p) => p.value), typedParams: compiled.params });
+      if (finished.status === 'succeeded') for (const listener of this.refreshedListeners) listener(loaded.id, options.cause);
+      return finished;
     });
     this.track(execution);
     if (options.wait) return execution;

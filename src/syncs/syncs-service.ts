@@ -541,7 +541,7 @@ export class SyncsService {
     if (fresh) return null;
     for (let attempt = 0; ; attempt++) {
       try {
-        const refreshed = await this.deps.refresh.start(sync.segment_id, { wait: true });
+        const refreshed = await this.deps.refresh.start(sync.segment_id, { wait: true, cause: { syncId: sync.id } });
         if (refreshed.status !== 'succeeded') throw new Error(`the refresh of the segment failed: ${refreshed.error ?? 'unknown error'}`);
         return refreshed.id;
       } catch (error) {
