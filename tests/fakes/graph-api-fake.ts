@@ -137,6 +137,11 @@ export class GraphApiFake {
   minimumSizeAfterRemoval = 0;
   /** The version prefix the fake serves. */
   version = 'v24.0';
+  /**
+   * Called with every request once it is recorded, before a queued fault is taken: a test can
+   * inject a fault (or change state) at a precise point of a run, e.g. on its second batch.
+   */
+  onRequest: ((request: GraphRecordedRequest) => void) | undefined;
 
   private server: http.Server | undefined;
   private faults: QueuedFault[] = [];
@@ -266,6 +271,7 @@ export class GraphApiFake {
       ...(tokenIn ? { tokenIn } : {}),
       headers: req.headers,
     });
+    this.onRequest?.(this.requests[this.requests.length - 1]!);
 
     try {
       const fault = this.takeFault(endpoint);

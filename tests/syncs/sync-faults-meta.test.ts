@@ -1,0 +1,401 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import readline from 'node:readline';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { metaSessionId } from '../../src/destinations/meta/destination';
+import type { SyncRun } from '../../src/syncs/sync-schema';
+import { GraphApiFake, type GraphFault, type GraphRecordedRequest } from '../fakes/graph-api-fake';
+import { ACCOUNT, TOKEN } from '../destinations/meta/helpers';
+import { diff, expectedMetaMembers, startSyncFixture, until, type SyncFixture } from '../support/sync-fixture';
+import { REPO_ROOT } from '../support/test-service';
+
+/**
+ * Sync runs to Meta through the real SDK and our HTTP API, against the Graph API fake, with
+ * faults: rate-limit and 5xx storms, a storm longer than the retry budget, an audience flagged
+ * mid-run, timeouts, the process killed mid-run, a removal spike. After every run that should
+ * have converged, the fake holds exactly the segment (its member keys against the snapshot's
+ * identifiers prepared as the engine prepares them).
+ *
+ * The segment is "all US customers" of a 20,000-customer demo warehouse (~12,000 members), so a
+ * full send is two `/users` requests (Meta's 10,000-row limit): faults are injected on the second
+ * one, after the first was delivered.
+ */
+let fake: GraphApiFake;
+let fixture: SyncFixture;
+let expected: Set<string>;
+let segmentSize: number;
+const MAPPING = { email: 'email', phone: 'phone', external_id: 'external_id' } as const;
+const SEGMENT = 'us-customers';
+const BATCH = 10_000;
+
+beforeAll(async () => {
+  fake = new GraphApiFake();
+  await fake.start();
+  fake.addAccount({ id: ACCOUNT, name: 'Acme Retail' });
+  fake.validTokens.add(TOKEN);
+  fixture = await startSyncFixture({ customers: 20_000, env: { META_GRAPH_URL: fake.url } });
+  const segment = await fixture.send('POST', '/v1/segments', { slug: SEGMENT, name: 'US customers', model: 'customers', rule: { '==': [{ var: 'country' }, 'US'] } });
+  expect(segment.statusCode, segment.body).toBe(201);
+  const tiny = await fixture.send('POST', '/v1/segments', { slug: 'first-fifty', name: 'First fifty', model: 'customers', rule: { '<=': [{ var: 'customer_id' }, 50] } });
+  expect(tiny.statusCode, tiny.body).toBe(201);
+  for (const [slug, timeout] of [['meta', 60_000], ['meta-slow', 1_500]] as const) {
+    const created = await fixture.send('POST', '/v1/destinations', {
+      slug, name: `Meta (${slug})`, kind: 'meta_custom_audience', config: { adAccountId: ACCOUNT, requestTimeoutMs: timeout }, credentials: { accessToken: TOKEN },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+  }
+  const refreshed = await fixture.runtime.refresh.start(SEGMENT, { wait: true });
+  expect(refreshed.status).toBe('succeeded');
+  expected = await expectedMetaMembers(fixture, SEGMENT, MAPPING);
+  segmentSize = (await fixture.runtime.refresh.currentMemberKeys((await fixture.runtime.segments.get(SEGMENT)).id)).length;
+  // Two requests per full send, and every member sendable (external_id is always there).
+  expect(segmentSize).toBeGreaterThan(BATCH);
+  expect(expected.size).toBe(segmentSize);
+}, 180_000);
+
+afterAll(async () => {
+  await fixture?.close();
+  await fake?.close();
+});
+
+afterEach(() => {
+  fake.onRequest = undefined;
+  fake.clearFaults();
+});
+
+async function createSync(slug: string, options: { destination?: string; segment?: string } = {}): Promise<string> {
+  const res = await fixture.send('POST', '/v1/syncs', {
+    slug, name: `US customers → Meta (${slug})`, segment: options.segment ?? SEGMENT, destination: options.destination ?? 'meta', mapping: MAPPING,
+  });
+  expect(res.statusCode, res.body).toBe(201);
+  const remoteId = res.json().remoteAudienceId as string;
+  expect(fake.audience(remoteId).subtype).toBe('CUSTOM');
+  return remoteId;
+}
+
+async function runSync(slug: string): Promise<SyncRun> {
+  const res = await fixture.send('POST', `/v1/syncs/${slug}/runs?wait=true`);
+  expect(res.statusCode, res.body).toBe(200);
+  return res.json() as SyncRun;
+}
+
+const usersRequests = (remoteId: string, endpoint: 'users.add' | 'users.remove' = 'users.add') =>
+  fake.requests.filter((r) => r.endpoint === endpoint && r.node === `${remoteId}/users`);
+
+/** Calls `action` on the n-th (1-based, from now on) `/users` add request to the audience. */
+function onNthAdd(remoteId: string, n: number, action: (request: GraphRecordedRequest) => void): void {
+  let seen = 0;
+  fake.onRequest = (request) => {
+    if (request.endpoint !== 'users.add' || request.node !== `${remoteId}/users`) return;
+    seen += 1;
+    if (seen === n) action(request);
+  };
+}
+
+/** A storm: `times` faults, starting with the second add request of the next run. */
+function stormOnSecondBatch(remoteId: string, fault: GraphFault, times: number): void {
+  onNthAdd(remoteId, 2, () => fake.inject('users.add', fault, times));
+}
+
+const externIds = (request: GraphRecordedRequest): string[] => {
+  const payload = request.body.payload as { schema: string[]; data: string[][] };
+  const i = payload.schema.indexOf('EXTERN_ID');
+  return payload.data.map((row) => row[i]!);
+};
+const heldExternIds = (remoteId: string) => new Set([...fake.audience(remoteId).members].map((m) => (JSON.parse(m) as { EXTERN_ID: string }).EXTERN_ID));
+
+async function stateKeys(slug: string): Promise<Set<string>> {
+  return new Set((await fixture.runtime.syncs.stateRows(slug)).map((r) => String(r.member_key)));
+}
+
+function expectHoldsSegment(remoteId: string, want: Set<string> = expected): void {
+  const held = fake.audience(remoteId).members;
+  expect(diff(held, want)).toEqual({ missing: 0, extra: 0 });
+  expect(held.size).toBe(want.size);
+}
+
+describe('a large sync to Meta', () => {
+  it('sends the segment in sessions of 10,000-row batches; the fake holds exactly the segment', async () => {
+    const remoteId = await createSync('initial');
+    const run = await runSync('initial');
+    expect(run).toMatchObject({ status: 'succeeded', planned: { adds: segmentSize, removes: 0, changes: 0 }, sent: segmentSize, failed: 0, retries: 0, requests: 2, error: null });
+    expectHoldsSegment(remoteId);
+    expect(await stateKeys('initial')).toEqual(heldExternIds(remoteId));
+
+    const requests = usersRequests(remoteId);
+    expect(requests.map((r) => (r.body.payload as { data: unknown[] }).data.length)).toEqual([BATCH, segmentSize - BATCH]);
+    expect(requests.map((r) => (r.body.payload as { schema: string[] }).schema)).toEqual([
+      ['EXTERN_ID', 'EMAIL', 'PHONE'], ['EXTERN_ID', 'EMAIL', 'PHONE'],
+    ].map((s) => expect.arrayContaining(s)));
+    const sessions = requests.map((r) => r.body.session as { session_id: number; batch_seq: number; last_batch_flag: boolean; estimated_num_total: number });
+    expect(sessions.map((s) => [s.batch_seq, s.last_batch_flag])).toEqual([[1, false], [2, true]]);
+    expect(new Set(sessions.map((s) => s.session_id))).toEqual(new Set([metaSessionId(`${run.id}-add`)]));
+    expect(sessions[0]!.estimated_num_total).toBe(segmentSize);
+    const session = fake.audience(remoteId).sessions.get(String(metaSessionId(`${run.id}-add`)))!;
+    expect(session).toMatchObject({ batches: [1, 2], lastBatchSeen: true, received: segmentSize, invalid: 0 });
+
+    // Nothing changed: the next run sends nothing.
+    const quiet = await runSync('initial');
+    expect(quiet).toMatchObject({ status: 'succeeded', planned: { adds: 0, removes: 0, changes: 0 }, sent: 0, requests: 0 });
+    expect(usersRequests(remoteId)).toHaveLength(2);
+  });
+});
+
+describe('storms the retry budget absorbs', () => {
+  it('a rate-limit storm (80003 with X-Business-Use-Case-Usage) mid-run: retried after the wait Meta asks for, and the run succeeds', async () => {
+    const remoteId = await createSync('storm-429');
+    const arrivals: number[] = [];
+    let seen = 0;
+    fake.onRequest = (request) => {
+      if (request.endpoint !== 'users.add' || request.node !== `${remoteId}/users`) return;
+      arrivals.push(Date.now());
+      // 0.005 minutes to regain access: 300 ms.
+      if (++seen === 2) fake.inject('users.add', { kind: 'rate_limit', code: 80003, regainMinutes: 0.005 }, 3);
+    };
+    const run = await runSync('storm-429');
+    expect(run).toMatchObject({ status: 'succeeded', sent: segmentSize, failed: 0, retries: 3, requests: 5, error: null });
+    expectHoldsSegment(remoteId);
+    expect(usersRequests(remoteId)).toHaveLength(5);
+    // Each retry waited at least what the usage header said.
+    const gaps = arrivals.slice(2).map((t, i) => t - arrivals[i + 1]!);
+    expect(gaps).toHaveLength(3);
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(280);
+    expect(await stateKeys('storm-429')).toEqual(heldExternIds(remoteId));
+  });
+
+  it('a 5xx storm mid-run (500, 503, a non-JSON 502): retried, and the run succeeds', async () => {
+    const remoteId = await createSync('storm-5xx');
+    onNthAdd(remoteId, 2, () => {
+      fake.inject('users.add', { kind: 'server_error', status: 500 }, 1);
+      fake.inject('users.add', { kind: 'server_error', status: 503, code: 1 }, 1);
+      fake.inject('users.add', { kind: 'non_json', status: 502 }, 1);
+    });
+    const run = await runSync('storm-5xx');
+    expect(run).toMatchObject({ status: 'succeeded', sent: segmentSize, failed: 0, retries: 3, requests: 5, error: null });
+    expectHoldsSegment(remoteId);
+  });
+
+  it('timeouts (the fake holds the request past requestTimeoutMs): retried, then success', async () => {
+    const remoteId = await createSync('timeouts', { destination: 'meta-slow' });
+    // The first (10,000-row) request is sent quickly; the second hangs twice past the 1.5 s timeout.
+    stormOnSecondBatch(remoteId, { kind: 'hang', ms: 4_000 }, 2);
+    const started = Date.now();
+    const run = await runSync('timeouts');
+    expect(run).toMatchObject({ status: 'succeeded', sent: segmentSize, failed: 0, error: null });
+    expect(run.retries).toBeGreaterThanOrEqual(2);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2 * 1_500);
+    // The hung requests were abandoned by the client, not applied late: exactly the segment.
+    expectHoldsSegment(remoteId);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expectHoldsSegment(remoteId);
+  });
+});
+
+describe('failures that stop a run', () => {
+  it('a storm longer than the retry budget: the run fails with what was not delivered; the next run re-sends exactly that', async () => {
+    const remoteId = await createSync('storm-long');
+    // 4 attempts per batch: the second batch never gets through.
+    stormOnSecondBatch(remoteId, { kind: 'server_error', status: 503 }, 4);
+    const failedRun = await runSync('storm-long');
+    const missing = segmentSize - BATCH;
+    expect(failedRun).toMatchObject({ status: 'failed', sent: BATCH, failed: missing, retries: 3, requests: 5 });
+    expect(failedRun.error).toMatch(/could not be delivered/);
+    // Committed: the first batch only, and exactly what the fake holds.
+    const [first] = usersRequests(remoteId);
+    const firstBatch = new Set(externIds(first!));
+    const state = await stateKeys('storm-long');
+    expect(state).toEqual(firstBatch);
+    expect(heldExternIds(remoteId)).toEqual(state);
+
+    fake.clearFaults();
+    fake.onRequest = undefined;
+    const before = usersRequests(remoteId).length;
+    const next = await runSync('storm-long');
+    expect(next).toMatchObject({ status: 'succeeded', planned: { adds: missing, removes: 0, changes: 0 }, sent: missing, failed: 0 });
+    const resent = usersRequests(remoteId).slice(before).flatMap(externIds);
+    expect(resent).toHaveLength(missing);
+    const all = await stateKeys('initial');
+    expect(new Set(resent)).toEqual(new Set([...all].filter((k) => !firstBatch.has(k))));
+    expectHoldsSegment(remoteId);
+  });
+
+  it('a rate limit asking for a longer wait than allowed stops the run at once; the next run resumes', async () => {
+    const remoteId = await createSync('long-wait');
+    // 5 minutes to regain access, more than the policy's 2 s: no retry, the run stops.
+    stormOnSecondBatch(remoteId, { kind: 'rate_limit', code: 80003, regainMinutes: 5 }, 1);
+    const stopped = await runSync('long-wait');
+    const missing = segmentSize - BATCH;
+    expect(stopped).toMatchObject({ status: 'failed', sent: BATCH, failed: missing, retries: 0, requests: 2 });
+    expect(stopped.error).toMatch(/^rate_limited: .*wait 300 s; the next run resumes/);
+    expect(await stateKeys('long-wait')).toEqual(heldExternIds(remoteId));
+    expect(heldExternIds(remoteId).size).toBe(BATCH);
+    const resumed = await runSync('long-wait');
+    expect(resumed).toMatchObject({ status: 'succeeded', planned: { adds: missing }, sent: missing, failed: 0 });
+    expectHoldsSegment(remoteId);
+  });
+
+  it('an audience flagged mid-run (471, subcode 1713230): a permanent stop, what was delivered is committed; after unflagging a run completes', async () => {
+    const remoteId = await createSync('flagged');
+    onNthAdd(remoteId, 2, () => fake.flagAudience(remoteId));
+    const stopped = await runSync('flagged');
+    const missing = segmentSize - BATCH;
+    expect(stopped).toMatchObject({ status: 'failed', sent: BATCH, failed: missing, retries: 0, requests: 2 });
+    expect(stopped.error).toMatch(/^permanent: .*flagged/);
+    expect(stopped.error).not.toContain(TOKEN);
+    const firstBatch = new Set(externIds(usersRequests(remoteId)[0]!));
+    expect(await stateKeys('flagged')).toEqual(firstBatch);
+    expect(heldExternIds(remoteId)).toEqual(firstBatch);
+
+    // Still flagged: the next run stops at once, sending nothing new.
+    const again = await runSync('flagged');
+    expect(again).toMatchObject({ status: 'failed', planned: { adds: missing }, sent: 0, failed: missing, retries: 0, requests: 1 });
+
+    fake.audience(remoteId).operation_status = { code: 200, description: 'Normal' };
+    const resumed = await runSync('flagged');
+    expect(resumed).toMatchObject({ status: 'succeeded', planned: { adds: missing, removes: 0, changes: 0 }, sent: missing, failed: 0 });
+    expectHoldsSegment(remoteId);
+  });
+});
+
+describe('the process killed mid-run', () => {
+  it('the next run marks the dead run abandoned, re-sends what was not committed, and the fake holds exactly the segment', async () => {
+    const remoteId = await createSync('killed');
+    let secondBatch!: () => void;
+    const secondBatchArrived = new Promise<void>((resolve) => { secondBatch = resolve; });
+    // The second batch hangs (the child waits on it): the kill lands after one batch of two.
+    onNthAdd(remoteId, 2, () => {
+      fake.inject('users.add', { kind: 'hang', ms: 60_000 }, 1);
+      secondBatch();
+    });
+    let child: ChildProcess | undefined;
+    try {
+      child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'tests/support/sync-child.ts')], {
+        cwd: REPO_ROOT, env: { ...process.env, ...fixture.env, SYNC_SLUG: 'killed' }, stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child!.once('exit', (code, signal) => resolve({ code, signal })));
+      const lines = readline.createInterface({ input: child.stdout! });
+      const recorded = await new Promise<SyncRun>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`the child did not start a run in time; stderr: ${stderr}`)), 30_000);
+        lines.on('line', (line) => {
+          const message = JSON.parse(line) as { event: string; run?: SyncRun; message?: string };
+          if (message.event === 'recorded') { clearTimeout(timer); resolve(message.run!); }
+          if (message.event === 'error' || message.event === 'finished') { clearTimeout(timer); reject(new Error(`child: ${line}`)); }
+        });
+        void exited.then(({ code, signal }) => { clearTimeout(timer); reject(new Error(`child exited (${code ?? signal}) early; stderr: ${stderr}`)); });
+      });
+      expect(recorded.status).toBe('running');
+      await Promise.race([secondBatchArrived, exited.then(() => { throw new Error(`the child exited before its second batch; stderr: ${stderr}`); })]);
+      // Some but not all: the first batch landed, the second is in flight.
+      expect(fake.audience(remoteId).members.size).toBe(BATCH);
+      // This process is refused while the child holds the sync.
+      const refused = await fixture.send('POST', '/v1/syncs/killed/runs');
+      expect(refused.statusCode).toBe(409);
+      expect(refused.body).toContain(recorded.id);
+
+      child.kill('SIGKILL');
+      expect((await exited).signal).toBe('SIGKILL');
+      expect((await fixture.send('GET', `/v1/sync-runs/${recorded.id}`)).json().status).toBe('running');
+      // Nothing was committed by the dead process.
+      expect((await stateKeys('killed')).size).toBe(0);
+
+      // Postgres releases the dead session's advisory lock once it notices: retry 409s.
+      let next: SyncRun | undefined;
+      await until('a run to be accepted after the kill', async () => {
+        const res = await fixture.send('POST', '/v1/syncs/killed/runs?wait=true');
+        if (res.statusCode === 409) return false;
+        expect(res.statusCode, res.body).toBe(200);
+        next = res.json() as SyncRun;
+        return true;
+      }, 20_000, 100);
+      const dead = (await fixture.send('GET', `/v1/sync-runs/${recorded.id}`)).json();
+      expect(dead).toMatchObject({ status: 'failed', error: expect.stringMatching(/^abandoned/) });
+      // The dead run committed nothing, so everything is re-sent (adds are idempotent on Meta).
+      expect(next).toMatchObject({ status: 'succeeded', planned: { adds: segmentSize, removes: 0, changes: 0 }, sent: segmentSize, failed: 0 });
+      expectHoldsSegment(remoteId);
+      expect(await stateKeys('killed')).toEqual(heldExternIds(remoteId));
+    } finally {
+      child?.kill('SIGKILL');
+    }
+  });
+});
+
+describe('lookalikes through the API', () => {
+  it('a seed that is too small is a 422 with the numbers; a big enough one is created and shows its remote status', async () => {
+    const tinyRemote = await createSync('tiny', { segment: 'first-fifty' });
+    const tinyRun = await runSync('tiny');
+    expect(tinyRun).toMatchObject({ status: 'succeeded', sent: 50 });
+    expect(fake.audience(tinyRemote).members.size).toBe(50);
+    const lookalikesBefore = [...fake.audiences.values()].filter((a) => a.subtype === 'LOOKALIKE').length;
+
+    const small = await fixture.send('POST', '/v1/syncs/tiny/lookalikes', { name: 'Tiny lookalike', meta: { ratio: 0.01, country: 'US' } });
+    expect(small.statusCode, small.body).toBe(422);
+    expect(small.body).toMatch(/\b50 members\b/);
+    expect(small.body).toMatch(/at least 100\b/);
+    expect(small.json().errors.map((e: { pointer: string }) => e.pointer)).toContain('/seedSize');
+    expect([...fake.audiences.values()].filter((a) => a.subtype === 'LOOKALIKE')).toHaveLength(lookalikesBefore);
+
+    const created = await fixture.send('POST', '/v1/syncs/initial/lookalikes', { name: 'US lookalike 1%', meta: { ratio: 0.01, country: 'US' } });
+    expect(created.statusCode, created.body).toBe(201);
+    const lookalike = created.json();
+    expect(lookalike.seedSize).toBe(segmentSize);
+    const initialRemote = (await fixture.runtime.syncs.get('initial')).remoteAudienceId;
+    expect(fake.audience(lookalike.remoteId)).toMatchObject({ subtype: 'LOOKALIKE', origin_audience_id: initialRemote, lookalike_spec: { ratio: 0.01, country: 'US' } });
+
+    fake.audience(lookalike.remoteId).operation_status = { code: 441, description: 'This lookalike audience is being created.' };
+    const read = await fixture.send('GET', `/v1/lookalikes/${lookalike.id}`);
+    expect(read.statusCode, read.body).toBe(200);
+    expect(read.json()).toMatchObject({ id: lookalike.id, remoteId: lookalike.remoteId, status: { code: 441, description: 'This lookalike audience is being created.' } });
+  });
+});
+
+describe('a removal spike', () => {
+  it('is held for approval with no removes sent; approval sends them and the fake holds exactly the segment', async () => {
+    const remoteId = (await fixture.runtime.syncs.get('initial')).remoteAudienceId;
+    expectHoldsSegment(remoteId);
+    // A quarter of the US customers move to Canada: > 20 % of the audience leaves.
+    const moved = await fixture.sql<{ n: number }>(`with m as (update demo.customers set country = 'CA' where country = 'US' and customer_id % 4 = 0 returning 1) select count(*)::int as n from m`);
+    const leaving = moved[0]!.n;
+    expect(leaving / segmentSize).toBeGreaterThan(0.2);
+    expect((await fixture.runtime.refresh.start(SEGMENT, { wait: true })).status).toBe('succeeded');
+    const now = await expectedMetaMembers(fixture, SEGMENT, MAPPING);
+    expect(now.size).toBe(segmentSize - leaving);
+
+    const removesBefore = fake.requests.filter((r) => r.endpoint === 'users.remove').length;
+    const held = await runSync('initial');
+    expect(held).toMatchObject({ status: 'needs_approval', planned: { adds: 0, removes: leaving, changes: 0 }, sent: 0 });
+    expect(held.reason).toMatch(new RegExp(`remove ${leaving} of ${segmentSize} members .*more than the removal threshold of 20%`));
+    expect(fake.requests.filter((r) => r.endpoint === 'users.remove')).toHaveLength(removesBefore);
+    expectHoldsSegment(remoteId, expected);
+
+    const approved = await fixture.send('POST', `/v1/sync-runs/${held.id}/approve?wait=true`);
+    expect(approved.statusCode, approved.body).toBe(200);
+    expect(approved.json()).toMatchObject({ status: 'succeeded', sent: leaving, failed: 0, approvedAt: expect.any(String) });
+    expect(usersRequests(remoteId, 'users.remove').flatMap(externIds)).toHaveLength(leaving);
+    expectHoldsSegment(remoteId, now);
+    expect((await stateKeys('initial')).size).toBe(now.size);
+  });
+});
+
+describe('the session of a run whose last page has nothing to send', () => {
+  it('still ends with one batch carrying last_batch_flag', async () => {
+    // 10,001 members, keys '1'…'10001' in (op, member_key) order: the second page is customer 9999 alone.
+    const segment = await fixture.send('POST', '/v1/segments', { slug: 'first-10001', name: 'First 10,001', model: 'customers', rule: { '<=': [{ var: 'customer_id' }, 10_001] } });
+    expect(segment.statusCode, segment.body).toBe(201);
+    // ...and customer 9999 has neither an email nor a phone: nothing of that page can be sent.
+    await fixture.sql(`update demo.customers set email = null, phone = null where customer_id = 9999`);
+    const created = await fixture.send('POST', '/v1/syncs', { slug: 'last-empty', name: 'First 10,001 → Meta', segment: 'first-10001', destination: 'meta', mapping: { email: 'email', phone: 'phone' } });
+    expect(created.statusCode, created.body).toBe(201);
+    const remoteId = created.json().remoteAudienceId as string;
+    const run = await runSync('last-empty');
+    expect(run).toMatchObject({ status: 'succeeded', planned: { adds: 10_001 }, failed: 0 });
+    expect(run.rejected).toBeGreaterThanOrEqual(1);
+    expect(await fixture.runtime.db('sync_rejections').where({ run_id: run.id, member_key: '9999' }).first('reason')).toEqual({ reason: 'no_identifiers' });
+    const sessions = usersRequests(remoteId).map((r) => r.body.session as { batch_seq: number; last_batch_flag: boolean });
+    expect(sessions.map((s) => s.batch_seq)).toEqual([1]);
+    // Meta closes a session with its last batch: the run must flag one.
+    expect(sessions.filter((s) => s.last_batch_flag)).toHaveLength(1);
+    expect(fake.audience(remoteId).sessions.get(String(metaSessionId(`${run.id}-add`)))?.lastBatchSeen).toBe(true);
+  });
+});
