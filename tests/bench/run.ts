@@ -66,7 +66,8 @@ async function main(): Promise<void> {
     log(`suite ${name}: start (load ${load()})`);
     try {
       const result = await work();
-      summary.push(...result.summary, ...(result.file ? [`${name} report: ${path.relative(process.cwd(), result.file)}`] : []));
+      const shown = result.file && result.file.startsWith(`${process.cwd()}${path.sep}`) ? path.relative(process.cwd(), result.file) : result.file;
+      summary.push(...result.summary, ...(shown ? [`${name} report: ${shown}`] : []));
       failed ||= result.failed === true;
     } catch (error) {
       failed = true;

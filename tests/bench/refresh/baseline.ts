@@ -1,6 +1,6 @@
 /**
  * The minimal hand-written SQL doing a refresh's work, for the same engine, in one transaction:
- *   1. CREATE TABLE <new snapshot> AS SELECT key, identifiers as text, md5 fingerprint FROM customers WHERE <filter>
+ *   1. CREATE TABLE <new snapshot> AS SELECT key, identifiers and consent columns as text, md5 fingerprint FROM customers WHERE <filter>
  *   2. INSERT the enters into the log: anti-join new ▷ previous (initial refresh: every row)
  *   3. INSERT the exits into the log: anti-join previous ▷ new (churn refresh only)
  *   4. swap the pointer (DELETE + INSERT of one row)
@@ -53,7 +53,8 @@ export function baselineStatements(options: {
 }): BaselineStatement[] {
   const s = q(options.schema);
   const table = (name: string) => `${s}.${q(name)}`;
-  const text = (column: string) => (column === 'customer_id' || column === 'date_of_birth' ? `CAST(${column} AS VARCHAR)` : column);
+  // The service's snapshot columns are text: non-text columns (the key, the date of birth, the consent booleans) are cast.
+  const text = (column: string) => (/^(customer_id|date_of_birth|consent_.*|marketing_opt_in)$/.test(column) ? `CAST(${column} AS VARCHAR)` : column);
   const columns = [`CAST(customer_id AS VARCHAR) AS member_key`, ...options.identifiers.map(([kind, column]) => `${text(column)} AS ${q(kind)}`), `${fingerprint(options.identifiers)} AS fingerprint`];
   const lit = (value: string) => `'${value.replace(/'/g, "''")}'`;
   const at = `CAST(${lit(options.at)} AS TIMESTAMPTZ)`;

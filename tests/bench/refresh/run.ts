@@ -228,9 +228,10 @@ async function churn(pgServer: BenchPostgres, target: Target): Promise<{ ms: num
 
 /**
  * Creates the model and the segment through the services (validated against the warehouse).
- * Answers the segment id and the identifiers ([kind, column]) in the order the service reads them
- * back from the metadata store (jsonb orders keys by length, then bytewise), which is the order of
- * the snapshot's fingerprint.
+ * Answers the segment ids and the snapshot's text columns ([kind, column]) in the order the
+ * service writes and fingerprints them: asked of the service itself (SegmentQueries.compileSnapshot:
+ * the identifiers, then the consent columns since the syncs change), each kind mapped back to its
+ * column through the stored model.
  */
 async function createModelAndSegment(pgServer: BenchPostgres, target: Target, count: number): Promise<{ segmentIds: string[]; identifiers: Array<[string, string]> }> {
   const runtime = await openRuntime(
@@ -246,8 +247,13 @@ async function createModelAndSegment(pgServer: BenchPostgres, target: Target, co
       });
       segmentIds.push(segment.id);
     }
-    const stored = await runtime.models.get(model.id);
-    const identifiers = Object.entries(stored.identifiers).filter((e): e is [string, string] => typeof e[1] === 'string');
+    const stored = await runtime.models.get(model.id) as { identifiers: Record<string, unknown>; consent?: Record<string, unknown> };
+    const { identifierKinds } = runtime.queries.compileSnapshot(await runtime.queries.loadSegment(segmentIds[0]!), new Date(AS_OF));
+    const identifiers = identifierKinds.map((kind): [string, string] => {
+      const column = stored.identifiers[kind] ?? (kind.startsWith('consent_') ? stored.consent?.[kind.slice('consent_'.length)] : undefined);
+      if (typeof column !== 'string') throw new Error(`snapshot column "${kind}" maps to no model attribute`);
+      return [kind, column];
+    });
     return { segmentIds, identifiers };
   } finally {
     await runtime.close();
