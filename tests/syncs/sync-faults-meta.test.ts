@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import readline from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -397,5 +398,39 @@ describe('the session of a run whose last page has nothing to send', () => {
     // Meta closes a session with its last batch: the run must flag one.
     expect(sessions.filter((s) => s.last_batch_flag)).toHaveLength(1);
     expect(fake.audience(remoteId).sessions.get(String(metaSessionId(`${run.id}-add`)))?.lastBatchSeen).toBe(true);
+  });
+});
+
+describe('a change whose remove half failed', () => {
+  it('leaves nothing behind on the platform once the member leaves', async () => {
+    const segment = await fixture.send('POST', '/v1/segments', {
+      slug: 'change-probe', name: 'Change probe', model: 'customers', rule: { and: [{ '<=': [{ var: 'customer_id' }, 300] }, { '>=': [{ var: 'ltv' }, 0] }] },
+    });
+    expect(segment.statusCode, segment.body).toBe(201);
+    const mapping = { email: 'email' } as const;
+    const created = await fixture.send('POST', '/v1/syncs', { slug: 'change-probe', name: 'Change probe → Meta', segment: 'change-probe', destination: 'meta', mapping });
+    expect(created.statusCode, created.body).toBe(201);
+    const remoteId = created.json().remoteAudienceId as string;
+    expect(await runSync('change-probe')).toMatchObject({ status: 'succeeded', failed: 0 });
+    expectHoldsSegment(remoteId, await expectedMetaMembers(fixture, 'change-probe', mapping));
+
+    // A member changes their email; the run's remove phase (the old email) fails past the retry budget, its add phase goes through.
+    const [member] = await fixture.sql<{ customer_id: string }>(`select customer_id from demo.customers where customer_id <= 300 and email like '%@%' order by customer_id limit 1`);
+    const id = Number(member!.customer_id);
+    await fixture.sql(`update demo.customers set email = 'probe.' || customer_id || '@example.org' where customer_id = $1`, [id]);
+    expect((await fixture.runtime.refresh.start('change-probe', { wait: true })).status).toBe('succeeded');
+    fake.inject('users.remove', { kind: 'server_error', status: 503 }, 4);
+    const partial = await runSync('change-probe');
+    expect(partial).toMatchObject({ status: 'failed', planned: { adds: 0, removes: 0, changes: 1 }, failed: 1 });
+    fake.clearFaults();
+
+    // Then the member leaves the segment: the next run must take every identifier of theirs off the platform.
+    await fixture.sql(`update demo.customers set ltv = -5 where customer_id = $1`, [id]);
+    expect((await fixture.runtime.refresh.start('change-probe', { wait: true })).status).toBe('succeeded');
+    const after = await runSync('change-probe');
+    expect(after).toMatchObject({ status: 'succeeded', planned: { removes: 1 }, failed: 0 });
+    const newEmail = GraphApiFake.memberKey(['EMAIL'], [createHash('sha256').update(`probe.${id}@example.org`).digest('hex')]);
+    expect(fake.audience(remoteId).members.has(newEmail), 'the new email of a member who left is still on the platform').toBe(false);
+    expectHoldsSegment(remoteId, await expectedMetaMembers(fixture, 'change-probe', mapping));
   });
 });
