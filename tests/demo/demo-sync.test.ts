@@ -71,7 +71,7 @@ it('a refresh runs the demo sync that follows it: hashed adds, then removes afte
   await until('the removes', async () => (await lines(dir)).filter((l) => l.op === 'remove').length === 3, 30_000);
   const removes = (await lines(dir)).filter((l) => l.op === 'remove');
   expect(removes.map((l) => l.identifiers.external_id).sort()).toEqual(leaving.map(String).sort());
-  const runsNow = async () => (await service.app.inject({ url: '/v1/syncs/lapsed-customers-to-files/runs' })).json().data as Array<{ status: string }>;
+  const runsNow = async () => (await service.app.inject({ url: '/v1/syncs/lapsed-customers-to-files/runs' })).json().data as Array<{ status: string; trigger: string }>;
   await until('the second run to finish', async () => (await runsNow()).every((r) => r.status !== 'running'), 30_000);
   const runs = await runsNow();
   expect(runs.map((r: { trigger: string; status: string }) => [r.trigger, r.status])).toEqual([['after_refresh', 'succeeded'], ['after_refresh', 'succeeded']]);
