@@ -1,7 +1,9 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import readline from 'node:readline';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../../src/api/app';
 import { applyDirectory } from '../../src/as-code/apply';
@@ -12,6 +14,7 @@ import { prepareMember, type IdentityPlatform } from '../../src/destinations/ide
 import { buildUsersPayload } from '../../src/destinations/meta/payload';
 import { DEMO_SCHEMA, openRuntime, type Runtime } from '../../src/runtime';
 import type { RetryPolicy } from '../../src/syncs/deliver';
+import type { SyncRun } from '../../src/syncs/sync-schema';
 import { GraphApiFake } from '../fakes/graph-api-fake';
 import { createTestDatabase } from './test-database';
 import { REPO_ROOT, SEGMENTS_DIR } from './test-service';
@@ -129,4 +132,58 @@ export function diff(actual: Set<string>, expected: Set<string>): { missing: num
   for (const e of expected) if (!actual.has(e)) missing++;
   for (const a of actual) if (!expected.has(a)) extra++;
   return { missing, extra };
+}
+
+export interface SyncChild {
+  child: ChildProcess;
+  /** Resolves once the child's runtime is open (its start-up is the slow part). */
+  ready: Promise<void>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Starts a run of `slug` in the child; resolves with the run once the child has recorded it. */
+  start(slug: string): Promise<SyncRun>;
+  stderr(): string;
+  kill(): void;
+}
+
+/** Spawns `tests/support/sync-child.ts` with the fixture's environment: a second service process. */
+export function spawnSyncChild(fixture: SyncFixture): SyncChild {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'tests/support/sync-child.ts')], {
+    cwd: REPO_ROOT, env: { ...process.env, ...fixture.env }, stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const lines = readline.createInterface({ input: child.stdout! });
+  const waiters: Array<(message: { event: string; run?: SyncRun; message?: string }) => void> = [];
+  lines.on('line', (line) => {
+    let message: { event: string; run?: SyncRun; message?: string };
+    try {
+      message = JSON.parse(line) as typeof message;
+    } catch {
+      return;
+    }
+    for (const w of waiters.splice(0)) w(message);
+  });
+  const next = (what: string, timeoutMs: number) => new Promise<{ event: string; run?: SyncRun; message?: string }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the child did not ${what} in time; stderr: ${stderr}`)), timeoutMs);
+    waiters.push((m) => { clearTimeout(timer); resolve(m); });
+    void exited.then(({ code, signal }) => { clearTimeout(timer); reject(new Error(`the child exited (${code ?? signal}) before it could ${what}; stderr: ${stderr}`)); });
+  });
+  const ready = next('open its runtime', 90_000).then((m) => {
+    if (m.event !== 'ready') throw new Error(`child: ${JSON.stringify(m)}`);
+  });
+  ready.catch(() => {});
+  return {
+    child, ready, exited,
+    start: async (slug) => {
+      await ready;
+      const recorded = next('record a run', 30_000);
+      child.stdin!.write(`${slug}\n`);
+      const m = await recorded;
+      if (m.event !== 'recorded') throw new Error(`child: ${JSON.stringify(m)}`);
+      return m.run!;
+    },
+    stderr: () => stderr,
+    kill: () => { child.kill('SIGKILL'); },
+  };
 }

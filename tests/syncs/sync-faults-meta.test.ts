@@ -1,14 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import path from 'node:path';
-import readline from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { metaSessionId } from '../../src/destinations/meta/destination';
 import type { SyncRun } from '../../src/syncs/sync-schema';
 import { GraphApiFake, type GraphFault, type GraphRecordedRequest } from '../fakes/graph-api-fake';
 import { ACCOUNT, TOKEN } from '../destinations/meta/helpers';
-import { diff, expectedMetaMembers, startSyncFixture, until, type SyncFixture } from '../support/sync-fixture';
-import { REPO_ROOT } from '../support/test-service';
+import { diff, expectedMetaMembers, spawnSyncChild, startSyncFixture, until, type SyncChild, type SyncFixture } from '../support/sync-fixture';
 
 /**
  * Sync runs to Meta through the real SDK and our HTTP API, against the Graph API fake, with
@@ -23,6 +19,7 @@ import { REPO_ROOT } from '../support/test-service';
  */
 let fake: GraphApiFake;
 let fixture: SyncFixture;
+let child: SyncChild;
 let expected: Set<string>;
 let segmentSize: number;
 const MAPPING = { email: 'email', phone: 'phone', external_id: 'external_id' } as const;
@@ -35,6 +32,8 @@ beforeAll(async () => {
   fake.addAccount({ id: ACCOUNT, name: 'Acme Retail' });
   fake.validTokens.add(TOKEN);
   fixture = await startSyncFixture({ customers: 20_000, env: { META_GRAPH_URL: fake.url } });
+  // A second service process for the kill test, started now so its start-up overlaps the other tests.
+  child = spawnSyncChild(fixture);
   const segment = await fixture.send('POST', '/v1/segments', { slug: SEGMENT, name: 'US customers', model: 'customers', rule: { '==': [{ var: 'country' }, 'US'] } });
   expect(segment.statusCode, segment.body).toBe(201);
   const tiny = await fixture.send('POST', '/v1/segments', { slug: 'first-fifty', name: 'First fifty', model: 'customers', rule: { '<=': [{ var: 'customer_id' }, 50] } });
@@ -55,6 +54,8 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
+  child?.kill();
+  await child?.exited;
   await fixture?.close();
   await fake?.close();
 });
@@ -268,26 +269,10 @@ describe('the process killed mid-run', () => {
       fake.inject('users.add', { kind: 'hang', ms: 60_000 }, 1);
       secondBatch();
     });
-    let child: ChildProcess | undefined;
     try {
-      child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'tests/support/sync-child.ts')], {
-        cwd: REPO_ROOT, env: { ...process.env, ...fixture.env, SYNC_SLUG: 'killed' }, stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stderr = '';
-      child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child!.once('exit', (code, signal) => resolve({ code, signal })));
-      const lines = readline.createInterface({ input: child.stdout! });
-      const recorded = await new Promise<SyncRun>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`the child did not start a run in time; stderr: ${stderr}`)), 30_000);
-        lines.on('line', (line) => {
-          const message = JSON.parse(line) as { event: string; run?: SyncRun; message?: string };
-          if (message.event === 'recorded') { clearTimeout(timer); resolve(message.run!); }
-          if (message.event === 'error' || message.event === 'finished') { clearTimeout(timer); reject(new Error(`child: ${line}`)); }
-        });
-        void exited.then(({ code, signal }) => { clearTimeout(timer); reject(new Error(`child exited (${code ?? signal}) early; stderr: ${stderr}`)); });
-      });
+      const recorded = await child.start('killed');
       expect(recorded.status).toBe('running');
-      await Promise.race([secondBatchArrived, exited.then(() => { throw new Error(`the child exited before its second batch; stderr: ${stderr}`); })]);
+      await Promise.race([secondBatchArrived, child.exited.then(() => { throw new Error(`the child exited before its second batch; stderr: ${child.stderr()}`); })]);
       // Some but not all: the first batch landed, the second is in flight.
       expect(fake.audience(remoteId).members.size).toBe(BATCH);
       // This process is refused while the child holds the sync.
@@ -295,8 +280,8 @@ describe('the process killed mid-run', () => {
       expect(refused.statusCode).toBe(409);
       expect(refused.body).toContain(recorded.id);
 
-      child.kill('SIGKILL');
-      expect((await exited).signal).toBe('SIGKILL');
+      child.kill();
+      expect((await child.exited).signal).toBe('SIGKILL');
       expect((await fixture.send('GET', `/v1/sync-runs/${recorded.id}`)).json().status).toBe('running');
       // Nothing was committed by the dead process.
       expect((await stateKeys('killed')).size).toBe(0);
@@ -317,7 +302,7 @@ describe('the process killed mid-run', () => {
       expectHoldsSegment(remoteId);
       expect(await stateKeys('killed')).toEqual(heldExternIds(remoteId));
     } finally {
-      child?.kill('SIGKILL');
+      child.kill();
     }
   });
 });
