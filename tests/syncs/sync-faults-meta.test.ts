@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { NORMALIZER_VERSION } from '../../src/destinations/identity';
 import { metaSessionId } from '../../src/destinations/meta/destination';
 import type { SyncRun } from '../../src/syncs/sync-schema';
 import { GraphApiFake, type GraphFault, type GraphRecordedRequest } from '../fakes/graph-api-fake';
@@ -304,6 +305,23 @@ describe('the process killed mid-run', () => {
     } finally {
       child.kill();
     }
+  });
+});
+
+describe('a retried request for a run whose process died', () => {
+  it('is not answered with that run as still running (nobody will finish it)', async () => {
+    await createSync('dead-replay');
+    const sync = await fixture.runtime.syncs.get('dead-replay');
+    // What a SIGKILL leaves behind (as the test above shows): a run marked running, with no process and no lock.
+    const [dead] = await fixture.runtime.db('sync_runs').insert({
+      sync_id: sync.id, status: 'running', trigger: 'api', idempotency_key: 'nightly-2026-12-02', normalizer_version: NORMALIZER_VERSION, started_at: fixture.runtime.db.fn.now(),
+    }).returning('id') as Array<{ id: string }>;
+    // The client (or a scheduler keyed by its slot) retries its request after the crash.
+    const retried = await fixture.send('POST', '/v1/syncs/dead-replay/runs?wait=true', undefined, { 'idempotency-key': 'nightly-2026-12-02' });
+    expect(retried.statusCode, retried.body).toBe(200);
+    expect(retried.json().id).toBe(dead!.id);
+    // The sync's lock is free, so the run is known to be abandoned: answering "running" leaves the client waiting forever.
+    expect(retried.json().status).not.toBe('running');
   });
 });
 
