@@ -194,6 +194,52 @@ describe('storms the retry budget absorbs', () => {
   });
 });
 
+describe('removes through the DELETE path (fetch, not the SDK)', () => {
+  it('a removal that times out is retried, and the fake holds exactly the segment', async () => {
+    const segment = await fixture.send('POST', '/v1/segments', {
+      slug: 'remove-probe', name: 'Remove probe', model: 'customers', rule: { and: [{ '>': [{ var: 'customer_id' }, 400] }, { '<=': [{ var: 'customer_id' }, 500] }, { '>=': [{ var: 'ltv' }, 0] }] },
+    });
+    expect(segment.statusCode, segment.body).toBe(201);
+    const created = await fixture.send('POST', '/v1/syncs', { slug: 'remove-probe', name: 'Remove probe → Meta', segment: 'remove-probe', destination: 'meta-slow', mapping: MAPPING });
+    expect(created.statusCode, created.body).toBe(201);
+    const remoteId = created.json().remoteAudienceId as string;
+    expect(await runSync('remove-probe')).toMatchObject({ status: 'succeeded', sent: 100, failed: 0 });
+    await fixture.sql(`update demo.customers set ltv = -5 where customer_id between 401 and 405`);
+    expect((await fixture.runtime.refresh.start('remove-probe', { wait: true })).status).toBe('succeeded');
+    fake.inject('users.remove', { kind: 'hang', ms: 5_000 }, 1);
+    const run = await runSync('remove-probe');
+    expect(run).toMatchObject({ status: 'succeeded', planned: { adds: 0, removes: 5, changes: 0 }, sent: 5, failed: 0, retries: 1, requests: 2 });
+    expect(usersRequests(remoteId, 'users.remove')).toHaveLength(2);
+    expectHoldsSegment(remoteId, await expectedMetaMembers(fixture, 'remove-probe', MAPPING));
+  });
+});
+
+describe('a graceful stop mid-run', () => {
+  it('commits what was delivered; the next run sends the rest', async () => {
+    const remoteId = await createSync('stopped');
+    let arrived!: () => void;
+    const second = new Promise<void>((resolve) => { arrived = resolve; });
+    onNthAdd(remoteId, 2, () => {
+      fake.inject('users.add', { kind: 'hang', ms: 30_000 }, 1);
+      arrived();
+    });
+    const started = await fixture.send('POST', '/v1/syncs/stopped/runs');
+    expect(started.statusCode, started.body).toBe(202);
+    await second;
+    await fixture.runtime.syncs.stop();
+    const missing = segmentSize - BATCH;
+    const run = (await fixture.send('GET', `/v1/sync-runs/${started.json().id}`)).json() as SyncRun;
+    expect(run).toMatchObject({ status: 'failed', sent: BATCH, failed: missing });
+    expect(run.finishedAt).not.toBeNull();
+    expect(await stateKeys('stopped')).toEqual(heldExternIds(remoteId));
+    expect(heldExternIds(remoteId).size).toBe(BATCH);
+    fake.onRequest = undefined;
+    const next = await runSync('stopped');
+    expect(next).toMatchObject({ status: 'succeeded', planned: { adds: missing, removes: 0, changes: 0 }, sent: missing, failed: 0 });
+    expectHoldsSegment(remoteId);
+  });
+});
+
 describe('failures that stop a run', () => {
   it('a storm longer than the retry budget: the run fails with what was not delivered; the next run re-sends exactly that', async () => {
     const remoteId = await createSync('storm-long');
