@@ -53,12 +53,16 @@ export interface DeliveryInput {
   readPage(phase: Phase, after: { op: string; key: string } | undefined, limit: number): Promise<PlanRow[]>;
   markDelivered(phase: Phase, first: { op: string; key: string }, last: { op: string; key: string }): Promise<void>;
   recordRejections(rows: RowRejectionRecord[]): Promise<void>;
+  /** Add-phase rows settled without reaching the platform. */
+  markUnsent(memberKeys: string[]): Promise<void>;
   /** Totals per phase, for the platform's session bookkeeping. */
   estimatedTotal: Record<Phase, number>;
   sleep?: (ms: number) => Promise<void>;
   signal?: AbortSignal;
   onProgress?: (counts: DeliveryCounts) => void;
 }
+
+interface PreparedPage { page: PlanRow[]; members: PreparedMember[]; rejections: RowRejectionRecord[] }
 
 export interface DeliveryOutcome {
   counts: DeliveryCounts;
@@ -95,29 +99,45 @@ export async function deliverPlan(input: DeliveryInput, options: { phases: Phase
   for (const phase of options.phases) {
     if (stopped) break;
     let after: { op: string; key: string } | undefined;
+    let exhausted = false;
     let batchSeq = 0;
     const inFlight = new Set<Promise<void>>();
-    let next = await input.readPage(phase, after, limits.maxBatchSize);
-    while (next.length && !stopped) {
+    // The next page with something to send; pages with nothing sendable are settled on the way.
+    const nextPrepared = async (): Promise<PreparedPage | null> => {
+      while (!exhausted) {
+        const page = await input.readPage(phase, after, limits.maxBatchSize);
+        if (page.length < limits.maxBatchSize) exhausted = true;
+        if (!page.length) return null;
+        const last = page[page.length - 1]!;
+        after = { op: last.op, key: last.member_key };
+        const prepared = preparePage(phase, page);
+        if (prepared.members.length) return prepared;
+        await settle(phase, prepared);
+      }
+      return null;
+    };
+    let current = await nextPrepared();
+    while (current && !stopped) {
       if (input.signal?.aborted) { stopped = { reason: 'the run was stopped before it finished sending', failure: 'stopped' }; break; }
-      const page = next;
-      const last = page[page.length - 1]!;
-      after = { op: last.op, key: last.member_key };
-      next = page.length < limits.maxBatchSize ? [] : await input.readPage(phase, after, limits.maxBatchSize);
-      const isLast = next.length === 0;
+      // Look ahead: the platform closes a session with its last batch, which must be one with members.
+      const lookahead = await nextPrepared();
+      const isLast = lookahead === null;
       batchSeq += 1;
-      // The platform closes a session with its last batch: the others must have landed first.
+      // The last batch goes after the others have landed.
       if (isLast) await Promise.all(inFlight);
       while (inFlight.size >= limits.maxConcurrency) await Promise.race(inFlight);
       if (stopped) break;
-      const task = sendPage(phase, page, batchSeq, isLast).finally(() => inFlight.delete(task));
+      const page = current;
+      const seq = batchSeq;
+      const task = sendPage(phase, page, seq, isLast).finally(() => inFlight.delete(task));
       inFlight.add(task);
+      current = lookahead;
     }
     await Promise.all(inFlight);
   }
   return { counts, ...(stopped ? { stopped } : {}) };
 
-  async function sendPage(phase: Phase, page: PlanRow[], batchSeq: number, lastBatch: boolean): Promise<void> {
+  function preparePage(phase: Phase, page: PlanRow[]): PreparedPage {
     const members: PreparedMember[] = [];
     const rejections: RowRejectionRecord[] = [];
     for (const row of page) {
@@ -138,25 +158,35 @@ export async function deliverPlan(input: DeliveryInput, options: { phases: Phase
       }
       members.push(prepared.member);
     }
-    const first = page[0]!;
-    const last = page[page.length - 1]!;
     counts.rejected += rejections.length;
-    if (members.length) {
-      const delivered = await sendWithRetry(phase, members, batchSeq, lastBatch);
-      if (!delivered) {
-        counts.failedRows += page.length - rejections.length;
-        if (rejections.length) await input.recordRejections(rejections);
-        return;
-      }
-      counts.sent += members.length;
-      counts.confirmed += Math.max(0, delivered.received - delivered.invalid);
-      counts.rejected += Math.max(delivered.invalid, delivered.rejected.length);
-      for (const r of delivered.rejected) rejections.push({ memberKey: r.memberKey, op: page.find((p) => p.member_key === r.memberKey)?.op ?? 'add', phase, reason: r.reason, ...(r.detail ? { detail: r.detail } : {}) });
+    return { page, members, rejections };
+  }
+
+  /** Rows we or the platform refused are settled too: re-sending them would be refused again. */
+  async function settle(phase: Phase, prepared: PreparedPage): Promise<void> {
+    const first = prepared.page[0]!;
+    const last = prepared.page[prepared.page.length - 1]!;
+    if (prepared.rejections.length) {
+      await input.recordRejections(prepared.rejections);
+      if (phase === 'add') await input.markUnsent(prepared.rejections.map((r) => r.memberKey));
     }
-    if (rejections.length) await input.recordRejections(rejections);
-    // Rows we or the platform refused are settled too: re-sending them would be refused again.
     await input.markDelivered(phase, { op: first.op, key: first.member_key }, { op: last.op, key: last.member_key });
     input.onProgress?.(counts);
+  }
+
+  async function sendPage(phase: Phase, prepared: PreparedPage, batchSeq: number, lastBatch: boolean): Promise<void> {
+    const { page, members, rejections } = prepared;
+    const delivered = await sendWithRetry(phase, members, batchSeq, lastBatch);
+    if (!delivered) {
+      counts.failedRows += page.length - rejections.length;
+      if (rejections.length) await input.recordRejections(rejections);
+      return;
+    }
+    counts.sent += members.length;
+    counts.confirmed += Math.max(0, delivered.received - delivered.invalid);
+    counts.rejected += Math.max(delivered.invalid, delivered.rejected.length);
+    for (const r of delivered.rejected) rejections.push({ memberKey: r.memberKey, op: page.find((p) => p.member_key === r.memberKey)?.op ?? 'add', phase, reason: r.reason, ...(r.detail ? { detail: r.detail } : {}) });
+    await settle(phase, prepared);
   }
 
   async function sendWithRetry(phase: Phase, members: PreparedMember[], batchSeq: number, lastBatch: boolean) {

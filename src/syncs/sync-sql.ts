@@ -39,7 +39,8 @@ export class SyncSql {
   previewTableName(random: string): string { return `syncprev_${this.suffix}_${random}`; }
 
   createState(): string {
-    const cols = ['member_key VARCHAR NOT NULL', ...this.columns.map((c) => `${this.q(c)} VARCHAR`)];
+    // unsent: settled without being sent (no usable identifier): it does not count as on the platform.
+    const cols = ['member_key VARCHAR NOT NULL', ...this.columns.map((c) => `${this.q(c)} VARCHAR`), 'unsent BOOLEAN NOT NULL DEFAULT FALSE'];
     return `CREATE TABLE IF NOT EXISTS ${this.stateTable} (${cols.join(', ')})`;
   }
 
@@ -51,7 +52,7 @@ export class SyncSql {
     const snap = this.table(snapshotTable);
     const n = (alias: string | null) => this.columns.map((c) => (alias ? `${alias}.${this.q(c)}` : 'CAST(NULL AS VARCHAR)') + ` AS ${this.q(`n_${c}`)}`);
     const o = (alias: string | null) => this.columns.map((c) => (alias ? `${alias}.${this.q(c)}` : 'CAST(NULL AS VARCHAR)') + ` AS ${this.q(`o_${c}`)}`);
-    const flags = 'FALSE AS removed_ok, FALSE AS added_ok';
+    const flags = 'FALSE AS removed_ok, FALSE AS added_ok, FALSE AS unsent';
     const differs = this.columns.length ? this.columns.map((c) => `s.${this.q(c)} IS DISTINCT FROM t.${this.q(c)}`).join(' OR ') : 'FALSE';
     return `CREATE TABLE ${this.planTable} AS ` +
       `SELECT CAST('add' AS VARCHAR) AS op, s.member_key, ${[...n('s'), ...o(null)].join(', ')}, ${flags} FROM ${snap} AS s ` +
@@ -84,19 +85,37 @@ export class SyncSql {
    * columns of `change` and `remove` rows, the add phase the new columns of `add` and `change` rows.
    */
   planPage(phase: 'remove' | 'add', options: { after: boolean }): string {
-    const ops = phase === 'remove' ? `('change', 'remove')` : `('add', 'change')`;
+    const ops = this.phaseFilter(phase);
     const prefix = phase === 'remove' ? 'o_' : 'n_';
     const cols = this.columns.map((c) => `${this.q(`${prefix}${c}`)} AS ${this.q(c)}`);
     const after = options.after ? ' AND (op > $1 OR (op = $1 AND member_key > $2))' : '';
     const limit = options.after ? '$3' : '$1';
-    return `SELECT op, member_key${cols.length ? ', ' + cols.join(', ') : ''} FROM ${this.planTable} WHERE op IN ${ops}${after} ORDER BY op, member_key LIMIT ${limit}`;
+    return `SELECT op, member_key${cols.length ? ', ' + cols.join(', ') : ''} FROM ${this.planTable} WHERE ${ops}${after} ORDER BY op, member_key LIMIT ${limit}`;
+  }
+
+  /**
+   * Rows of a phase. A change's new identifiers go out only once its old ones were removed: were
+   * the add sent after a failed remove, the platform would hold both while the state can name
+   * one, and the old ones could never be taken off again.
+   */
+  private phaseFilter(phase: 'remove' | 'add'): string {
+    return phase === 'remove' ? `op IN ('change', 'remove')` : `(op = 'add' OR (op = 'change' AND removed_ok))`;
   }
 
   /** Marks a delivered page: rows from (op, key) `first` to `last` inclusive of the phase's ops. */
   markDelivered(phase: 'remove' | 'add'): string {
-    const ops = phase === 'remove' ? `('change', 'remove')` : `('add', 'change')`;
     const flag = phase === 'remove' ? 'removed_ok' : 'added_ok';
-    return `UPDATE ${this.planTable} SET ${flag} = TRUE WHERE op IN ${ops} AND (op > $1 OR (op = $1 AND member_key >= $2)) AND (op < $3 OR (op = $3 AND member_key <= $4))`;
+    return `UPDATE ${this.planTable} SET ${flag} = TRUE WHERE ${this.phaseFilter(phase)} AND (op > $1 OR (op = $1 AND member_key >= $2)) AND (op < $3 OR (op = $3 AND member_key <= $4))`;
+  }
+
+  /** Rows of the add phase settled without being sent (refused by us or the platform); keys as parameters $1…$n. */
+  markUnsent(count: number): string {
+    return `UPDATE ${this.planTable} SET unsent = TRUE WHERE op IN ('add', 'change') AND member_key IN (${Array.from({ length: count }, (_, i) => `$${i + 1}`).join(', ')})`;
+  }
+
+  /** Members the platform was sent, by our last commit (lookalike seeds). */
+  countSent(): string {
+    return `SELECT COUNT(*) AS n FROM ${this.stateTable} WHERE NOT unsent`;
   }
 
   /** Add-only syncs never remove: their removes and the remove half of changes count as done. */
@@ -111,8 +130,8 @@ export class SyncSql {
     const removed = options.addOnly ? `op = 'change' AND removed_ok AND added_ok` : `(op = 'remove' AND removed_ok) OR (op = 'change' AND removed_ok AND added_ok)`;
     return [
       `DELETE FROM ${this.stateTable} WHERE member_key IN (SELECT member_key FROM ${this.planTable} WHERE ${removed})`,
-      `INSERT INTO ${this.stateTable} (member_key${cols.length ? ', ' + cols.join(', ') : ''}) ` +
-        `SELECT member_key${this.columns.length ? ', ' + this.columns.map((c) => this.q(`n_${c}`)).join(', ') : ''} FROM ${this.planTable} ` +
+      `INSERT INTO ${this.stateTable} (member_key${cols.length ? ', ' + cols.join(', ') : ''}, unsent) ` +
+        `SELECT member_key${this.columns.length ? ', ' + this.columns.map((c) => this.q(`n_${c}`)).join(', ') : ''}, unsent FROM ${this.planTable} ` +
         `WHERE (op = 'add' AND added_ok) OR (op = 'change' AND removed_ok AND added_ok)`,
     ];
   }

@@ -78,6 +78,8 @@ export class SyncsService {
   private readonly retry: RetryPolicy;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly controllers = new Set<AbortController>();
+  /** Runs executing in this process (their lock is held here, so they are not abandoned). */
+  private readonly runsHere = new Set<string>();
 
   constructor(private readonly deps: SyncsServiceOptions) {
     this.retry = { ...DEFAULT_RETRY, ...deps.retry };
@@ -361,7 +363,7 @@ export class SyncsService {
     const row = await this.findRow(idOrSlug);
     if (options.idempotencyKey) {
       const existing = await this.deps.db<RunRow>('sync_runs').where({ sync_id: row.id, idempotency_key: options.idempotencyKey }).first();
-      if (existing) return { run: toRun(existing), replayed: true };
+      if (existing) return { run: await this.settleIfAbandoned(existing), replayed: true };
     }
     const lock = await this.tryLock(row.id);
     if (!lock) {
@@ -398,6 +400,25 @@ export class SyncsService {
     return { run: toRun(run!), replayed: false };
   }
 
+  /**
+   * A run marked running whose sync lock is free was abandoned (its process died): say so, rather
+   * than answer a retried request with a run nobody will finish.
+   */
+  private async settleIfAbandoned(run: RunRow): Promise<SyncRun> {
+    if (run.status !== 'running' || this.runsHere.has(run.id)) return toRun(run);
+    const lock = await this.tryLock(run.sync_id);
+    if (!lock) return toRun(run);
+    try {
+      const rows = (await this.deps.db('sync_runs').where({ id: run.id, status: 'running' }).update({
+        status: 'failed', finished_at: this.deps.db.fn.now(),
+        error: 'abandoned: the process running it stopped before it committed; the next run re-sends what it had not committed',
+      }).returning('*')) as RunRow[];
+      return toRun(rows[0] ?? (await this.deps.db<RunRow>('sync_runs').where({ id: run.id }).first())!);
+    } finally {
+      await lock.release();
+    }
+  }
+
   /** Approves a run held by a guardrail and sends its plan. */
   async approve(runId: string, options: { wait?: boolean } = {}): Promise<SyncRun> {
     const run = isUuid(runId) ? await this.deps.db<RunRow>('sync_runs').where({ id: runId }).first() : undefined;
@@ -428,6 +449,7 @@ export class SyncsService {
     const mark = (stage: string, since: number) => { timings[stage] = (timings[stage] ?? 0) + (Date.now() - since); };
     const controller = new AbortController();
     this.controllers.add(controller);
+    this.runsHere.add(run.id);
     const { warehouse } = this.deps;
     let instantiated: Awaited<ReturnType<DestinationsService['instantiate']>> | undefined;
     try {
@@ -483,6 +505,12 @@ export class SyncsService {
         readPage: (phase, after, limit) => this.readPage(sql, phase, after, limit),
         markDelivered: async (phase, first, last) => { await warehouse.query(sql.markDelivered(phase), [first.op, first.key, last.op, last.key]); },
         recordRejections: (rows) => this.recordRejections(run.id, rows),
+        markUnsent: async (keys) => {
+          for (let i = 0; i < keys.length; i += 1000) {
+            const chunk = keys.slice(i, i + 1000);
+            await warehouse.query(sql.markUnsent(chunk.length), chunk);
+          }
+        },
         estimatedTotal: { remove: syncOptions.mode === 'add_only' ? 0 : planned.remove + planned.change, add: planned.add + planned.change },
         signal: controller.signal,
         onProgress: (c) => { void this.progress(run.id, c); },
@@ -516,6 +544,7 @@ export class SyncsService {
       return toRun(await this.update(run.id, { status: 'failed', error: message, finished_at: this.deps.db.fn.now(), timings: JSON.stringify(timings) }));
     } finally {
       this.controllers.delete(controller);
+      this.runsHere.delete(run.id);
       await instantiated?.destination.close?.().catch(() => {});
       await lock.release();
     }
@@ -606,7 +635,7 @@ export class SyncsService {
     const sync = await this.findRow(idOrSlug);
     const { destination, secrets } = await this.deps.destinations.instantiate(sync.destination_id);
     try {
-      const [state] = await this.deps.warehouse.query<{ n: unknown }>(this.sqlFor(sync.id, await this.planColumns(sync)).countState()).catch(() => [{ n: 0 }]);
+      const [state] = await this.deps.warehouse.query<{ n: unknown }>(this.sqlFor(sync.id, await this.planColumns(sync)).countSent()).catch(() => [{ n: 0 }]);
       const seedSize = Number(state?.n ?? 0);
       if (destination.platform === 'meta' && !input.meta) throw invalidRequest('A Meta lookalike needs `meta` settings.', [{ pointer: '/meta', message: 'is required for a Meta destination' }]);
       if (destination.platform === 'google' && !input.google) throw invalidRequest('A Google lookalike needs `google` settings.', [{ pointer: '/google', message: 'is required for a Google destination' }]);
