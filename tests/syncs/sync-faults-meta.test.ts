@@ -14,8 +14,8 @@ import { diff, expectedMetaMembers, spawnSyncChild, startSyncFixture, until, typ
  * have converged, the fake holds exactly the segment (its member keys against the snapshot's
  * identifiers prepared as the engine prepares them).
  *
- * The segment is "all US customers" of a 20,000-customer demo warehouse (~12,000 members), so a
- * full send is two `/users` requests (Meta's 10,000-row limit): faults are injected on the second
+ * The segment is the first 10,500 customers of a 12,000-customer demo warehouse, so a full send
+ * is two `/users` requests (Meta's 10,000-row limit): faults are injected on the second
  * one, after the first was delivered.
  */
 let fake: GraphApiFake;
@@ -24,7 +24,7 @@ let child: SyncChild;
 let expected: Set<string>;
 let segmentSize: number;
 const MAPPING = { email: 'email', phone: 'phone', external_id: 'external_id' } as const;
-const SEGMENT = 'us-customers';
+const SEGMENT = 'first-customers';
 const BATCH = 10_000;
 
 beforeAll(async () => {
@@ -32,10 +32,12 @@ beforeAll(async () => {
   await fake.start();
   fake.addAccount({ id: ACCOUNT, name: 'Acme Retail' });
   fake.validTokens.add(TOKEN);
-  fixture = await startSyncFixture({ customers: 20_000, env: { META_GRAPH_URL: fake.url } });
+  fixture = await startSyncFixture({ customers: 12_000, env: { META_GRAPH_URL: fake.url } });
   // A second service process for the kill test, started now so its start-up overlaps the other tests.
   child = spawnSyncChild(fixture);
-  const segment = await fixture.send('POST', '/v1/segments', { slug: SEGMENT, name: 'US customers', model: 'customers', rule: { '==': [{ var: 'country' }, 'US'] } });
+  const segment = await fixture.send('POST', '/v1/segments', {
+    slug: SEGMENT, name: 'First customers', model: 'customers', rule: { and: [{ '<=': [{ var: 'customer_id' }, 10_500] }, { '>=': [{ var: 'ltv' }, 0] }] },
+  });
   expect(segment.statusCode, segment.body).toBe(201);
   const tiny = await fixture.send('POST', '/v1/segments', { slug: 'first-fifty', name: 'First fifty', model: 'customers', rule: { '<=': [{ var: 'customer_id' }, 50] } });
   expect(tiny.statusCode, tiny.body).toBe(201);
@@ -50,7 +52,7 @@ beforeAll(async () => {
   expected = await expectedMetaMembers(fixture, SEGMENT, MAPPING);
   segmentSize = (await fixture.runtime.refresh.currentMemberKeys((await fixture.runtime.segments.get(SEGMENT)).id)).length;
   // Two requests per full send, and every member sendable (external_id is always there).
-  expect(segmentSize).toBeGreaterThan(BATCH);
+  expect(segmentSize).toBe(10_500);
   expect(expected.size).toBe(segmentSize);
 }, 180_000);
 
@@ -68,7 +70,7 @@ afterEach(() => {
 
 async function createSync(slug: string, options: { destination?: string; segment?: string } = {}): Promise<string> {
   const res = await fixture.send('POST', '/v1/syncs', {
-    slug, name: `US customers → Meta (${slug})`, segment: options.segment ?? SEGMENT, destination: options.destination ?? 'meta', mapping: MAPPING,
+    slug, name: `First customers → Meta (${slug})`, segment: options.segment ?? SEGMENT, destination: options.destination ?? 'meta', mapping: MAPPING,
   });
   expect(res.statusCode, res.body).toBe(201);
   const remoteId = res.json().remoteAudienceId as string;
@@ -197,14 +199,14 @@ describe('storms the retry budget absorbs', () => {
 describe('removes through the DELETE path (fetch, not the SDK)', () => {
   it('a removal that times out is retried, and the fake holds exactly the segment', async () => {
     const segment = await fixture.send('POST', '/v1/segments', {
-      slug: 'remove-probe', name: 'Remove probe', model: 'customers', rule: { and: [{ '>': [{ var: 'customer_id' }, 400] }, { '<=': [{ var: 'customer_id' }, 500] }, { '>=': [{ var: 'ltv' }, 0] }] },
+      slug: 'remove-probe', name: 'Remove probe', model: 'customers', rule: { and: [{ '>': [{ var: 'customer_id' }, 11_000] }, { '<=': [{ var: 'customer_id' }, 11_100] }, { '>=': [{ var: 'ltv' }, 0] }] },
     });
     expect(segment.statusCode, segment.body).toBe(201);
     const created = await fixture.send('POST', '/v1/syncs', { slug: 'remove-probe', name: 'Remove probe → Meta', segment: 'remove-probe', destination: 'meta-slow', mapping: MAPPING });
     expect(created.statusCode, created.body).toBe(201);
     const remoteId = created.json().remoteAudienceId as string;
     expect(await runSync('remove-probe')).toMatchObject({ status: 'succeeded', sent: 100, failed: 0 });
-    await fixture.sql(`update demo.customers set ltv = -5 where customer_id between 401 and 405`);
+    await fixture.sql(`update demo.customers set ltv = -5 where customer_id between 11001 and 11005`);
     expect((await fixture.runtime.refresh.start('remove-probe', { wait: true })).status).toBe('succeeded');
     fake.inject('users.remove', { kind: 'hang', ms: 5_000 }, 1);
     const run = await runSync('remove-probe');
@@ -404,8 +406,8 @@ describe('a removal spike', () => {
   it('is held for approval with no removes sent; approval sends them and the fake holds exactly the segment', async () => {
     const remoteId = (await fixture.runtime.syncs.get('initial')).remoteAudienceId;
     expectHoldsSegment(remoteId);
-    // A quarter of the US customers move to Canada: > 20 % of the audience leaves.
-    const moved = await fixture.sql<{ n: number }>(`with m as (update demo.customers set country = 'CA' where country = 'US' and customer_id % 4 = 0 returning 1) select count(*)::int as n from m`);
+    // A quarter of the members get a negative lifetime value (a bad load): > 20 % of the audience leaves.
+    const moved = await fixture.sql<{ n: number }>(`with m as (update demo.customers set ltv = -1 where customer_id <= 10500 and customer_id % 4 = 0 returning 1) select count(*)::int as n from m`);
     const leaving = moved[0]!.n;
     expect(leaving / segmentSize).toBeGreaterThan(0.2);
     expect((await fixture.runtime.refresh.start(SEGMENT, { wait: true })).status).toBe('succeeded');
@@ -464,7 +466,7 @@ describe('a change whose remove half failed', () => {
     expectHoldsSegment(remoteId, await expectedMetaMembers(fixture, 'change-probe', mapping));
 
     // A member changes their email; the run's remove phase (the old email) fails past the retry budget, its add phase goes through.
-    const [member] = await fixture.sql<{ customer_id: string }>(`select customer_id from demo.customers where customer_id <= 300 and email like '%@%' order by customer_id limit 1`);
+    const [member] = await fixture.sql<{ customer_id: string }>(`select customer_id from demo.customers where customer_id <= 300 and ltv >= 0 and email like '%@%' order by customer_id limit 1`);
     const id = Number(member!.customer_id);
     await fixture.sql(`update demo.customers set email = 'probe.' || customer_id || '@example.org' where customer_id = $1`, [id]);
     expect((await fixture.runtime.refresh.start('change-probe', { wait: true })).status).toBe('succeeded');
