@@ -24,6 +24,11 @@
  * 2 runs (IDENTITY_BENCH_N, IDENTITY_BENCH_RUNS), reports in a temporary directory.
  *
  * Prints each suite's report path and a summary of the headline numbers.
+ *
+ * Durations on the 2-core machine (load 5–9 from other work): compiler suite at 1M ≈ 13 min (seed
+ * ≈ 4 min, DIY ≈ 1.5 min); refresh at 1M, both engines, 2 repetitions ≈ 6 min; refresh at 10M,
+ * 1 repetition, no index-less baseline ≈ 17 min (tests/bench/refresh/results-10m.md was made with
+ * REFRESH_BENCH_SIZES=10000000 REFRESH_BENCH_REPS=1 REFRESH_BENCH_BASELINE_NOINDEX=0 BENCH_OUT_DIR=…).
  */
 import fs from 'node:fs';
 import os from 'node:os';
