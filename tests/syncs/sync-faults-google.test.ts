@@ -74,9 +74,13 @@ async function expectListHoldsSegment(listId: string, segment = SEGMENT): Promis
   expect(fakes.backend.lists.get(listId)!.members.size).toBe(want.size);
 }
 
+let remoteIds: Record<string, string> = {};
+const listIdOf = (slug: string) => remoteIds[slug]!;
+
 async function runSync(slug: string): Promise<SyncRun> {
   const res = await fixture.send('POST', `/v1/syncs/${slug}/runs?wait=true`);
   expect(res.statusCode, res.body).toBe(200);
+  remoteIds = { ...remoteIds, [slug]: (await fixture.runtime.syncs.get(slug)).remoteAudienceId };
   return res.json() as SyncRun;
 }
 
@@ -193,5 +197,24 @@ describe('the seed size of a lookalike', () => {
     expect(small.statusCode).toBe(422);
     // The 422 must report the seed the platform holds.
     expect(small.json().detail).toContain(`${sent} members`);
+  });
+});
+
+describe('a sync whose state table an earlier version wrote', () => {
+  it('still runs and commits (state tables outlive upgrades)', async () => {
+    const sync = await fixture.runtime.syncs.get('hv-google');
+    const schema = fixture.runtime.config.stateSchema;
+    const table = `sync_${sync.id.replace(/-/g, '').slice(0, 20)}`;
+    const [exists] = await fixture.sql<{ n: number }>(`select count(*)::int as n from information_schema.tables where table_schema = $1 and table_name = $2`, [schema, table]);
+    expect(exists!.n).toBe(1);
+    // The state table as the first release of syncs created it: member_key and the mapped columns only.
+    await fixture.sql(`alter table "${schema}"."${table}" drop column if exists unsent`);
+    const joiners = await fixture.sql<{ customer_id: string }>(`update demo.customers set ltv = 7777 where customer_id in (select customer_id from demo.customers where country = 'US' and ltv <= 500 and email is not null order by customer_id limit 1 offset 20) returning customer_id`);
+    expect(joiners).toHaveLength(1);
+    expect((await fixture.runtime.refresh.start(SEGMENT, { wait: true })).status).toBe('succeeded');
+    const run = await runSync('hv-google');
+    expect(run.error).toBeNull();
+    expect(run).toMatchObject({ status: 'succeeded', planned: { adds: 1, removes: 0, changes: 0 }, sent: 1, failed: 0 });
+    await expectListHoldsSegment(listIdOf('hv-google'));
   });
 });
