@@ -56,6 +56,8 @@ export interface AppOptions {
   bodyLimitBytes?: number;
   /** Server URL written into the OpenAPI document. */
   serverUrl?: string;
+  /** Where logs go (default stdout); tests read them. */
+  logStream?: NodeJS.WritableStream;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -64,6 +66,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logLevel === 'silent' ? false : {
       level: options.logLevel ?? 'info',
+      ...(options.logStream ? { stream: options.logStream } : {}),
       // Bodies are never logged (they may carry identifiers); neither are credentials.
       redact: ['req.headers.authorization', 'req.headers.cookie'],
     },
