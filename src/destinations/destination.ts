@@ -171,7 +171,7 @@ export interface DestinationEndpoints {
 }
 
 /** A destination kind in the registry: its schemas and how to build one. */
-export interface DestinationKind<Config = Record<string, unknown>, Credentials = Record<string, unknown>> {
+export interface DestinationKind<Config = Record<string, unknown>, Credentials = Record<string, unknown>, Built extends Destination | Promise<Destination> = Destination | Promise<Destination>> {
   kind: string;
   platform: Platform;
   description: string;
@@ -179,5 +179,6 @@ export interface DestinationKind<Config = Record<string, unknown>, Credentials =
   configSchema: unknown;
   /** JSON Schema (typebox) of the secret credentials (write-only in the API). */
   credentialsSchema: unknown;
-  create(options: { config: Config; credentials: Credentials; endpoints?: DestinationEndpoints }): Destination;
+  /** May load the platform SDK on first use (they are heavy: the CLI and the API start without them). */
+  create(options: { config: Config; credentials: Credentials; endpoints?: DestinationEndpoints }): Built;
 }

@@ -179,7 +179,7 @@ export class DestinationsService {
       if (!this.deps.secrets) throw encryptionKeyMissing();
       credentials = JSON.parse(this.deps.secrets.open(row.credentials, row.id)) as Record<string, unknown>;
     }
-    const destination = kind.create({ config: row.config, credentials, endpoints: this.deps.registry.endpoints });
+    const destination = await kind.create({ config: row.config, credentials, endpoints: this.deps.registry.endpoints });
     return { destination, resource: toResource(row, this.deps.registry), secrets: secretStrings(credentials) };
   }
 

@@ -44,6 +44,11 @@ export class SyncSql {
     return `CREATE TABLE IF NOT EXISTS ${this.stateTable} (${cols.join(', ')})`;
   }
 
+  /** State tables written before `unsent` existed get it (a no-op on newer ones). */
+  upgradeState(): string[] {
+    return [`ALTER TABLE ${this.stateTable} ADD COLUMN IF NOT EXISTS unsent BOOLEAN DEFAULT FALSE`];
+  }
+
   dropPlan(): string { return `DROP TABLE IF EXISTS ${this.planTable}`; }
   dropState(): string { return `DROP TABLE IF EXISTS ${this.stateTable}`; }
 
@@ -115,7 +120,7 @@ export class SyncSql {
 
   /** Members the platform was sent, by our last commit (lookalike seeds). */
   countSent(): string {
-    return `SELECT COUNT(*) AS n FROM ${this.stateTable} WHERE NOT unsent`;
+    return `SELECT COUNT(*) AS n FROM ${this.stateTable} WHERE unsent IS NOT TRUE`;
   }
 
   /** Add-only syncs never remove: their removes and the remove half of changes count as done. */

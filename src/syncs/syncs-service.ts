@@ -244,6 +244,11 @@ export class SyncsService {
     return [...columns].sort();
   }
 
+  private async ensureState(sql: SyncSql): Promise<void> {
+    await this.deps.warehouse.query(sql.createState());
+    for (const statement of sql.upgradeState()) await this.deps.warehouse.query(statement);
+  }
+
   private sqlFor(syncId: string, columns: string[]): SyncSql {
     return new SyncSql(this.deps.warehouse.dialect, this.deps.stateSchema, syncId, columns);
   }
@@ -270,7 +275,7 @@ export class SyncsService {
     const identity = this.identityOf(destination);
     await destination.close?.().catch(() => {});
     const base = this.sqlFor(row.id, await this.planColumns(row));
-    await this.deps.warehouse.query(base.createState());
+    await this.ensureState(base);
     const sql = base.withPlanTable(base.previewTableName(randomBytes(4).toString('hex')));
     const { warehouse } = this.deps;
     try {
@@ -452,6 +457,8 @@ export class SyncsService {
     this.runsHere.add(run.id);
     const { warehouse } = this.deps;
     let instantiated: Awaited<ReturnType<DestinationsService['instantiate']>> | undefined;
+    // Planned rows not yet committed: what a failure leaves for the next run.
+    let uncommitted = run.planned_adds === null ? 0 : Number(run.planned_adds) + Number(run.planned_removes) + Number(run.planned_changes);
     try {
       const columns = await this.planColumns(sync);
       const sql = this.sqlFor(sync.id, columns);
@@ -465,7 +472,7 @@ export class SyncsService {
         if (!snapshot) throw new Error('the segment has no snapshot after its refresh');
         // 2. The plan, in the warehouse.
         t = Date.now();
-        await warehouse.query(sql.createState());
+        await this.ensureState(sql);
         await warehouse.query(sql.dropPlan());
         await warehouse.query(sql.createPlan(snapshot.table));
         const index = sql.indexPlan();
@@ -473,6 +480,7 @@ export class SyncsService {
         const counts = await this.planCounts(sql);
         const sizes = await this.sizes(sql, snapshot.table);
         mark('plan', t);
+        uncommitted = counts.add + (syncOptions.mode === 'add_only' ? 0 : counts.remove) + counts.change;
         await this.update(run.id, { refresh_run_id: refreshRunId ?? snapshot.run?.id ?? null, planned_adds: counts.add, planned_removes: syncOptions.mode === 'add_only' ? 0 : counts.remove, planned_changes: counts.change, timings });
         // 3. Guardrails.
         const reason = needsApproval({ adds: counts.add, removes: counts.remove, changes: counts.change, destinationSize: sizes.destination, segmentSize: sizes.segment }, syncOptions);
@@ -541,7 +549,7 @@ export class SyncsService {
       let message = (error instanceof Error ? error.message : String(error)).split('\n')[0]!.slice(0, 500);
       for (const s of instantiated?.secrets ?? []) message = message.split(s).join('***');
       this.deps.log?.('sync run failed', { syncId: sync.id, runId: run.id, error: message });
-      return toRun(await this.update(run.id, { status: 'failed', error: message, finished_at: this.deps.db.fn.now(), timings: JSON.stringify(timings) }));
+      return toRun(await this.update(run.id, { status: 'failed', error: message, failed: uncommitted, finished_at: this.deps.db.fn.now(), timings: JSON.stringify(timings) }));
     } finally {
       this.controllers.delete(controller);
       this.runsHere.delete(run.id);
@@ -625,7 +633,7 @@ export class SyncsService {
   async stateRows(idOrSlug: string): Promise<PlanRow[]> {
     const sync = await this.findRow(idOrSlug);
     const sql = this.sqlFor(sync.id, await this.planColumns(sync));
-    await this.deps.warehouse.query(sql.createState());
+    await this.ensureState(sql);
     return this.deps.warehouse.query<PlanRow>(sql.stateRows());
   }
 

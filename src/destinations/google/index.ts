@@ -3,6 +3,7 @@ import { GoogleCustomerMatchDestination, type GoogleDestinationOptions } from '.
 import {
   GoogleCustomerMatchConfigSchema,
   GoogleCustomerMatchCredentialsSchema,
+  GOOGLE_KIND_DESCRIPTION,
   type GoogleCustomerMatchConfig,
   type GoogleCustomerMatchCredentials,
 } from './schemas';
@@ -17,12 +18,10 @@ export function createGoogleDestination(options: GoogleDestinationOptions): Goog
   return new GoogleCustomerMatchDestination(options);
 }
 
-export const googleDestinationKind: DestinationKind<GoogleCustomerMatchConfig, GoogleCustomerMatchCredentials> = {
+export const googleDestinationKind: DestinationKind<GoogleCustomerMatchConfig, GoogleCustomerMatchCredentials, GoogleCustomerMatchDestination> = {
   kind: 'google_customer_match',
   platform: 'google',
-  description:
-    'Google Ads Customer Match lists (hashed email / phone / address, mobile ad ids or CRM ids) with lookalike segments; ' +
-    'members upload through the Data Manager API, or OfflineUserDataJobService for allowlisted developer tokens.',
+  description: GOOGLE_KIND_DESCRIPTION,
   configSchema: GoogleCustomerMatchConfigSchema,
   credentialsSchema: GoogleCustomerMatchCredentialsSchema,
   create: ({ config, credentials, endpoints }) => new GoogleCustomerMatchDestination({ config, credentials, endpoints }),

@@ -1,6 +1,10 @@
 import { Type, type Static } from '@sinclair/typebox';
 
 /** Non-secret configuration of a `google_customer_match` destination. */
+export const GOOGLE_KIND_DESCRIPTION =
+  'Google Ads Customer Match lists (hashed email / phone / address, mobile ad ids or CRM ids) with lookalike segments; ' +
+  'members upload through the Data Manager API, or OfflineUserDataJobService for allowlisted developer tokens.';
+
 export const GoogleCustomerMatchConfigSchema = Type.Object(
   {
     customerId: Type.String({

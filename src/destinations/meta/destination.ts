@@ -26,7 +26,7 @@ import {
   MetaCustomAudienceCredentialsSchema,
   type MetaCustomAudienceConfig,
   type MetaCustomAudienceCredentials,
-} from './schemas';
+ META_KIND_DESCRIPTION } from './schemas';
 
 /** Meta takes at most 10,000 rows per `/users` request. */
 export const META_MAX_ROWS_PER_REQUEST = 10_000;
@@ -464,11 +464,10 @@ function lookalikeSpec(input: LookalikeInput): Json {
   };
 }
 
-export const metaDestinationKind: DestinationKind<MetaCustomAudienceConfig, MetaCustomAudienceCredentials> = {
+export const metaDestinationKind: DestinationKind<MetaCustomAudienceConfig, MetaCustomAudienceCredentials, MetaCustomAudienceDestination> = {
   kind: 'meta_custom_audience',
   platform: 'meta',
-  description:
-    'Meta (Facebook/Instagram) Custom Audiences from a customer list: hashed identifiers added and removed through the Graph API, lookalikes from them.',
+  description: META_KIND_DESCRIPTION,
   configSchema: MetaCustomAudienceConfigSchema,
   credentialsSchema: MetaCustomAudienceCredentialsSchema,
   create: ({ config, credentials, endpoints }) => new MetaCustomAudienceDestination(config, credentials, endpoints),

@@ -1,6 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 
 export const META_DEFAULT_API_VERSION = 'v24.0';
+export const META_KIND_DESCRIPTION =
+  'Meta (Facebook/Instagram) Custom Audiences from a customer list: hashed identifiers added and removed through the Graph API, lookalikes from them.';
 export const META_DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
 
 export const MetaCustomAudienceConfigSchema = Type.Object(
