@@ -29,7 +29,9 @@
  *
  * Environment: SYNC_BENCH_SIZES (100000,1000000), SYNC_BENCH_DESTINATIONS, SYNC_BENCH_SMOKE=1 (or
  * BENCH_SMOKE=1: 10,000 members, report in a temporary directory), BENCH_OUT_DIR (report there as
- * sync-results.md). Writes tests/bench/sync/results.md after every size (partial results survive).
+ * sync-results.md), SYNC_BENCH_SOURCE (what to print as the measured source, e.g. when run from a
+ * `git archive` export while others edit the checkout). Writes tests/bench/sync/results.md after
+ * every measurement (partial results survive).
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -416,7 +418,7 @@ export async function runSyncBench(): Promise<{ markdown: string; summary: strin
   const environment: Array<[string, string]> = [
     ['Machine', `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM (shared with other work)`],
     ['Node', process.version],
-    ['Source (git)', sourceVersion()],
+    ['Source (git)', process.env.SYNC_BENCH_SOURCE ?? sourceVersion()],
     ['Load average at start (1/5/15 min)', loadAverage()],
     ['Configuration', `SYNC_BENCH_SIZES=${config.sizes.join(',')}, SYNC_BENCH_DESTINATIONS=${config.destinations.join(',')}`],
   ];
