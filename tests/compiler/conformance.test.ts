@@ -14,13 +14,16 @@ import { createTestDatabase } from '../support/test-database';
 import { REPO_ROOT } from '../support/test-service';
 
 /**
- * The JsonLogic community conformance suites (Apache-2.0, ../shared/conformance/jsonlogic) run
+ * The JsonLogic community conformance suites (Apache-2.0, vendored from ../shared/conformance/jsonlogic) run
  * through the compiler: every case whose data can be a row of a model becomes a table in Postgres
  * and DuckDB; when the compiler accepts the rule, the row must be selected iff json-logic-js 2.0.5
  * (on the same data) returns a truthy value. A second, "lifted" pass moves the scalar literals of
  * each rule into data columns, so operators are exercised in SQL and not only by constant folding.
  */
-const SUITE_DIR = path.resolve(REPO_ROOT, '../shared/conformance/jsonlogic');
+// Vendored (with its LICENSE) so a clone runs them anywhere; next to a checkout of the shared
+// folder, a test below checks the copy is current.
+const SUITE_DIR = path.join(REPO_ROOT, 'tests/compiler/jsonlogic-conformance');
+const SHARED_DIR = path.resolve(REPO_ROOT, '../shared/conformance/jsonlogic');
 const SCHEMA = 'conf';
 const AS_OF = new Date('2024-03-01T00:00:00.000Z');
 /**
@@ -388,4 +391,14 @@ describe('JsonLogic conformance suites through the compiler (Postgres and DuckDB
     expect(lifted.accepted).toBeGreaterThanOrEqual(MIN_LIFTED_ACCEPTED);
     expect(Math.min(asWritten.acceptedTruthy, asWritten.acceptedFalsy, lifted.acceptedTruthy, lifted.acceptedFalsy)).toBeGreaterThan(100);
   });
+});
+
+it('the vendored suites are complete, and the shared ones when those are at hand', () => {
+  const list = (dir: string) => fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.json') || f.endsWith('LICENSE')).sort();
+  const index = JSON.parse(fs.readFileSync(path.join(SUITE_DIR, 'index.json'), 'utf8')) as string[];
+  for (const file of index) expect(fs.existsSync(path.join(SUITE_DIR, file)), file).toBe(true);
+  expect(fs.existsSync(path.join(SUITE_DIR, 'LICENSE'))).toBe(true);
+  if (!fs.existsSync(SHARED_DIR)) return;
+  expect(list(SUITE_DIR)).toEqual(list(SHARED_DIR));
+  for (const file of list(SHARED_DIR)) expect(fs.readFileSync(path.join(SUITE_DIR, file), 'utf8'), file).toBe(fs.readFileSync(path.join(SHARED_DIR, file), 'utf8'));
 });
