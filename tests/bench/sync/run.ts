@@ -192,6 +192,7 @@ export interface PhaseResult {
   run: SyncRun;
   wallMs: number;
   rss: JobResult['rss'];
+  memory?: JobResult['memory'];
   statements: StatementStats[];
   replay: { wallMs: number; requests: number; members: number };
   loadBefore: string;
@@ -280,7 +281,7 @@ async function benchSize(server: BenchPostgres, fakes: Fakes, env: Record<string
       log(`${tag} ${phase} ${d}: replay ${replay.requests} requests, ${fmtInt(replay.members)} members in ${fmtMs(replay.wallMs)} (load ${loadAfter})`);
       const heldByFake = d === 'meta' ? fakes.meta.audience(remote.get(d)!).members.size : (fakes.google.backend.lists.get(remote.get(d)!)?.members.size ?? 0);
       const result: PhaseResult = {
-        size, destination: d, phase, run, wallMs: sync.wallMs, rss: sync.rss, statements: sync.statements ?? [],
+        size, destination: d, phase, run, wallMs: sync.wallMs, rss: sync.rss, ...(sync.memory ? { memory: sync.memory } : {}), statements: sync.statements ?? [],
         replay: { wallMs: replay.wallMs, requests: replay.requests ?? 0, members: replay.members ?? 0 }, loadBefore, loadAfter, heldByFake,
       };
       phases.push(result);
@@ -372,9 +373,14 @@ function renderReport(input: { startedAt: Date; environment: Array<[string, stri
 
   out.push('## Peak RSS of the service process', '');
   out.push('Sampled every 50 ms during the run (max), and the kernel\'s ru_maxrss (whole process life, start-up included). Flat from 100k to 1M = the audience does not pass through memory all at once.', '');
-  out.push('| size | destination | phase | RSS before | peak RSS (sampled) | ru_maxrss | RSS after |');
-  out.push('|---:|---|---|---:|---:|---:|---:|');
-  for (const p of all) out.push(`| ${sizeTag(p.size)} | ${p.destination} | ${p.phase} | ${fmtMiB(p.rss.before)} | ${fmtMiB(p.rss.max)} | ${fmtMiB(p.rss.maxRssKernel)} | ${fmtMiB(p.rss.after)} |`);
+  out.push('Heap: V8 heapUsed / external (off-heap buffers) at their peak (sampled every 100 ms), at the end of the run, and after a forced full GC (with the RSS then).', '');
+  out.push('| size | destination | phase | RSS before | peak RSS (sampled) | ru_maxrss | RSS after | heap used peak | external peak | heap used at end → after GC | RSS after GC |');
+  out.push('|---:|---|---|---:|---:|---:|---:|---:|---:|---|---:|');
+  for (const p of all) {
+    const m = p.memory;
+    out.push(`| ${sizeTag(p.size)} | ${p.destination} | ${p.phase} | ${fmtMiB(p.rss.before)} | ${fmtMiB(p.rss.max)} | ${fmtMiB(p.rss.maxRssKernel)} | ${fmtMiB(p.rss.after)} | ` +
+      (m ? `${fmtMiB(m.heapUsedMax)} | ${fmtMiB(m.externalMax)} | ${fmtMiB(m.atEnd.heapUsed)} → ${fmtMiB(m.afterGc.heapUsed)} | ${fmtMiB(m.afterGc.rss)} |` : 'n/a | n/a | n/a | n/a |'));
+  }
   out.push('');
   const sizes = [...new Set(all.map((p) => p.size))].sort((a, b) => a - b);
   if (sizes.length > 1) {

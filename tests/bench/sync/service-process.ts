@@ -18,6 +18,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { loadConfig } from '../../../src/config';
 import { createIngestionClient } from '../../../src/destinations/google/clients';
 import { openRuntime } from '../../../src/runtime';
@@ -48,6 +50,14 @@ export interface JobResult {
   requests?: number;
   members?: number;
   bodyBytes?: number;
+  /** Sync: V8 heap and off-heap memory (peak during the run, at its end, and after a forced full GC). */
+  memory?: { heapUsedMax: number; externalMax: number; atEnd: NodeJS.MemoryUsage; afterGc: NodeJS.MemoryUsage };
+}
+
+/** A full GC on demand (the flag set at run time, so the fork needs no --expose-gc). */
+function collectGarbage(): void {
+  v8.setFlagsFromString('--expose-gc');
+  (vm.runInNewContext('gc') as () => void)();
 }
 
 function statementKind(sql: string): string {
@@ -102,11 +112,22 @@ async function runSync(job: Extract<Job, { mode: 'sync' }>): Promise<JobResult> 
     await runtime.syncs.get(job.sync);
     const stats = instrument(runtime.warehouse);
     const sampler = new RssSampler(50).start();
+    let heapUsedMax = 0;
+    let externalMax = 0;
+    const heapTimer = setInterval(() => {
+      const m = process.memoryUsage();
+      heapUsedMax = Math.max(heapUsedMax, m.heapUsed);
+      externalMax = Math.max(externalMax, m.external);
+    }, 100);
     const start = now();
     const { run } = await runtime.syncs.startRun(job.sync, { wait: true, trigger: 'api' });
     const wallMs = msSince(start);
     const rss = sampler.stop();
-    return { ok: run.status === 'succeeded', ...(run.error ? { error: run.error } : {}), wallMs, run, rss, statements: [...stats.values()] };
+    clearInterval(heapTimer);
+    const atEnd = process.memoryUsage();
+    collectGarbage();
+    const afterGc = process.memoryUsage();
+    return { ok: run.status === 'succeeded', ...(run.error ? { error: run.error } : {}), wallMs, run, rss, statements: [...stats.values()], memory: { heapUsedMax, externalMax, atEnd, afterGc } };
   } finally {
     await runtime.close();
   }
