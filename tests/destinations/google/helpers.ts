@@ -18,9 +18,9 @@ export const SECRETS = Object.values(credentials);
 
 /** Fast timings: gax deadlines in seconds, polls in milliseconds. */
 export const fastTuning: Partial<GoogleTuning> = {
-  rpcTimeoutMs: 3_000,
+  rpcTimeoutMs: 15_000, // generous: a busy CI machine must not turn a slow answer into a failure
   jobPollIntervalMs: 5,
-  jobPollTimeoutMs: 5_000,
+  jobPollTimeoutMs: 20_000,
   requestStatusAttempts: 4,
   requestStatusIntervalMs: 5,
 };
