@@ -11,6 +11,9 @@
  *   refresh   refresh service vs minimal hand-written SQL, Postgres and DuckDB, 1% churn, peak RSS
  *                                                           → tests/bench/refresh/results.md (refresh/run.ts)
  *   identity  tests/bench/identity-bench.ts (runIdentityBench), when that file exists
+ *   sync      initial and 1%-churn syncs of 100k and 1M members to the Meta and Google fakes: members/s,
+ *             overhead against the fake's own time, peak RSS   → tests/bench/sync/results.md (sync/run.ts;
+ *             SYNC_BENCH_SIZES, SYNC_BENCH_DESTINATIONS; smoke: 10,000 members)
  *                                                           → tests/bench/identity-results.md
  *
  * Knobs (see the suite files for all of them):
@@ -37,7 +40,7 @@ import { pathToFileURL } from 'node:url';
 import { log } from './stats';
 
 const HERE = import.meta.dirname;
-const SUITES = ['compiler', 'refresh', 'identity'] as const;
+const SUITES = ['compiler', 'refresh', 'identity', 'sync'] as const;
 type Suite = (typeof SUITES)[number];
 
 function applySmokeDefaults(): void {
@@ -46,6 +49,7 @@ function applySmokeDefaults(): void {
     BENCH_RUNS: '2',
     BENCH_COMPILE_MS: '200',
     REFRESH_BENCH_SIZES: '20000',
+    SYNC_BENCH_SIZES: '10000',
     REFRESH_BENCH_REPS: '1',
     IDENTITY_BENCH_N: '20000',
     IDENTITY_BENCH_RUNS: '2',
@@ -88,6 +92,10 @@ async function main(): Promise<void> {
   if (suites.includes('refresh')) {
     const { runRefreshBench } = await import('./refresh/run');
     await attempt('refresh', runRefreshBench);
+  }
+  if (suites.includes('sync')) {
+    const { runSyncBench } = await import('./sync/run');
+    await attempt('sync', runSyncBench);
   }
   if (suites.includes('identity')) {
     if (!fs.existsSync(identityFile)) {
