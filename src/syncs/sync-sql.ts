@@ -90,27 +90,33 @@ export class SyncSql {
    * columns of `change` and `remove` rows, the add phase the new columns of `add` and `change` rows.
    */
   planPage(phase: 'remove' | 'add', options: { after: boolean }): string {
-    const ops = this.phaseFilter(phase);
     const prefix = phase === 'remove' ? 'o_' : 'n_';
     const cols = this.columns.map((c) => `${this.q(`${prefix}${c}`)} AS ${this.q(c)}`);
-    const after = options.after ? ' AND (op > $1 OR (op = $1 AND member_key > $2))' : '';
+    // A row comparison the (op, member_key) index can start from: each page reads its own rows,
+    // not every row after it (an OR of comparisons made paging quadratic).
+    const after = options.after ? ' AND (op, member_key) > ($1, $2)' : '';
     const limit = options.after ? '$3' : '$1';
-    return `SELECT op, member_key${cols.length ? ', ' + cols.join(', ') : ''} FROM ${this.planTable} WHERE ${ops}${after} ORDER BY op, member_key LIMIT ${limit}`;
+    return `SELECT op, member_key${cols.length ? ', ' + cols.join(', ') : ''} FROM ${this.planTable} WHERE ${this.phaseFilter(phase)}${after} ORDER BY op, member_key LIMIT ${limit}`;
   }
 
   /**
-   * Rows of a phase. A change's new identifiers go out only once its old ones were removed: were
-   * the add sent after a failed remove, the platform would hold both while the state can name
-   * one, and the old ones could never be taken off again.
+   * Rows of a phase, as an op range (ops sort add < change < remove) plus a row filter. A change's
+   * new identifiers go out only once its old ones were removed: were the add sent after a failed
+   * remove, the platform would hold both while the state can name one, and the old ones could
+   * never be taken off again.
    */
   private phaseFilter(phase: 'remove' | 'add'): string {
-    return phase === 'remove' ? `op IN ('change', 'remove')` : `(op = 'add' OR (op = 'change' AND removed_ok))`;
+    return phase === 'remove' ? `op >= 'change'` : `op <= 'change' AND (op = 'add' OR removed_ok)`;
   }
 
-  /** Marks a delivered page: rows from (op, key) `first` to `last` inclusive of the phase's ops. */
+  /** Marks a delivered page: the phase's rows from (op, key) `first` to `last` inclusive. */
   markDelivered(phase: 'remove' | 'add'): string {
     const flag = phase === 'remove' ? 'removed_ok' : 'added_ok';
-    return `UPDATE ${this.planTable} SET ${flag} = TRUE WHERE ${this.phaseFilter(phase)} AND (op > $1 OR (op = $1 AND member_key >= $2)) AND (op < $3 OR (op = $3 AND member_key <= $4))`;
+    // DuckDB folds two row comparisons into a BETWEEN it cannot run on rows; it scans anyway.
+    const range = this.dialect === 'postgres'
+      ? '(op, member_key) >= ($1, $2) AND (op, member_key) <= ($3, $4)'
+      : '(op > $1 OR (op = $1 AND member_key >= $2)) AND (op < $3 OR (op = $3 AND member_key <= $4))';
+    return `UPDATE ${this.planTable} SET ${flag} = TRUE WHERE ${this.phaseFilter(phase)} AND ${range}`;
   }
 
   /** Rows of the add phase settled without being sent (refused by us or the platform); keys as parameters $1…$n. */

@@ -33,7 +33,7 @@ beforeAll(async () => {
 
   const database = await createTestDatabase();
   dropDatabase = database.drop;
-  const config = loadConfig({ DATABASE_URL: database.url, WAREHOUSE_URL: `duckdb://${file}?schema=shop`, LOG_LEVEL: 'silent' }, REPO_ROOT);
+  const config = loadConfig({ DATABASE_URL: database.url, WAREHOUSE_URL: `duckdb://${file}?schema=shop`, LOG_LEVEL: 'silent', FILE_DESTINATION_ROOT: path.join(dir, 'exports') }, REPO_ROOT);
   expect(config.demo).toBe(false);
   runtime = await openRuntime(config, { log: () => {} });
   app = await buildApp({ services: runtime, logLevel: 'silent' });
@@ -77,5 +77,27 @@ describe('a DuckDB warehouse behind the API', () => {
     expect(preview.count).toBe(2); // NULL != 'US' is true in JsonLogic
     expect(preview.sample.map((m: { memberKey: string }) => m.memberKey)).toEqual(['3', '4']);
     expect(preview.sample[0].identifiers.email).toBe('c***@example.com');
+  });
+
+  it('refreshes and syncs on DuckDB: adds, then a change and a remove after the data changed', async () => {
+    expect((await post('/v1/destinations', { slug: 'files', name: 'Files', kind: 'file', config: { directory: 'duck' } })).statusCode).toBe(201);
+    const created = await post('/v1/syncs', { slug: 'vips', name: 'VIPs', segment: 'recent-vips', destination: 'files', mapping: { email: 'email', country: 'country' } });
+    expect(created.statusCode, created.body).toBe(201);
+    // (DuckDB refuses updates of rows other tables reference: people 2 and 3 are the ones that change.)
+    await runtime.warehouse.query(`update shop.people set tags = ['vip'] where id in (2, 3)`);
+    // Stale (never refreshed): the run refreshes first. Now, nobody bought in the last 7 days: the VIP tag decides.
+    const first = (await post('/v1/syncs/vips/runs?wait=true', {})).json();
+    // Person 2 has no email, only a country: nothing Meta's rules can match on, so never sent.
+    expect(first).toMatchObject({ status: 'succeeded', planned: { adds: 4, removes: 0, changes: 0 }, sent: 3, rejected: 1, failed: 0 });
+    expect((await runtime.syncs.stateRows('vips')).map((r) => String(r.member_key)).sort()).toEqual(['1', '2', '3', '4']);
+
+    await runtime.warehouse.query(`update shop.people set tags = [] where id = 2`);
+    await runtime.warehouse.query(`update shop.people set email = 'c.new@example.com' where id = 3`);
+    expect((await post('/v1/segments/recent-vips/refresh?wait=true', {})).json()).toMatchObject({ status: 'succeeded', entered: 0, exited: 1 });
+    const second = (await post('/v1/syncs/vips/runs?wait=true', {})).json();
+    // The change goes out as a remove of the old email and an add of the new one; person 2's remove has nothing to send.
+    expect(second).toMatchObject({ status: 'succeeded', planned: { adds: 0, removes: 1, changes: 1 }, sent: 2, rejected: 1, failed: 0 });
+    const state = await runtime.syncs.stateRows('vips');
+    expect(state.map((r) => [String(r.member_key), r.email])).toEqual([['1', 'a@example.com'], ['3', 'c.new@example.com'], ['4', 'd@example.com']]);
   });
 });
