@@ -354,7 +354,3 @@ export class RefreshService {
   }
 }
 
-interface PgClient {
-  query(sql: string, params?: unknown[]): Promise<{ rows: Array<Record<string, unknown>> }>;
-}
-

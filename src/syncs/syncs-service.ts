@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import { acquireAdvisoryLock, connectionSettings, type HeldLock } from '../audiences/advisory-lock';
 import type { RefreshService } from '../audiences/refresh-service';
 import { DestinationError, type Destination, type IdentifierKind } from '../destinations/destination';
-import type { DestinationsService } from '../destinations/destinations-service';
+import { scrub, type DestinationsService } from '../destinations/destinations-service';
 import { NORMALIZER_VERSION, platformKinds, prepareMember, type IdentityPlatform } from '../destinations/identity';
 import { AppError, conflict, invalidRequest, notFound, unprocessable, type ProblemDetail } from '../errors';
 import { uniqueViolation } from '../models/models-service';
@@ -62,8 +62,7 @@ const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 500, maxDelayMs: 
 /** Problems from a destination while setting a sync up: the platform's answer, as a 502 (or its own 4xx). */
 function platformProblem(error: unknown, secrets: string[]): AppError {
   if (error instanceof AppError) return error;
-  let message = error instanceof Error ? error.message : String(error);
-  for (const s of secrets) message = message.split(s).join('***');
+  const message = scrub(error instanceof Error ? error.message : String(error), secrets);
   if (error instanceof DestinationError && error.failure === 'invalid_request') return unprocessable(`The platform refused: ${message}`, [{ pointer: '/remoteAudience', message }]);
   return new AppError(502, 'Bad gateway', `The platform could not be reached or refused: ${message}`);
 }
@@ -539,15 +538,12 @@ export class SyncsService {
         sent: counts.sent, confirmed: counts.confirmed, rejected: counts.rejected, failed, requests: counts.requests, retries: counts.retries,
         identifier_rejections: JSON.stringify(counts.identifierRejections), timings: JSON.stringify(timings), finished_at: this.deps.db.fn.now(),
       };
-      let scrubbed = outcome.stopped?.reason;
-      for (const s of secrets) if (scrubbed) scrubbed = scrubbed.split(s).join('***');
       const status = outcome.stopped || failed > 0 ? 'failed' : 'succeeded';
-      const error = outcome.stopped ? `${outcome.stopped.failure}: ${scrubbed}` : failed > 0 ? `${failed} planned rows could not be delivered; the next run re-sends them` : null;
+      const error = outcome.stopped ? `${outcome.stopped.failure}: ${scrub(outcome.stopped.reason, secrets)}` : failed > 0 ? `${failed} planned rows could not be delivered; the next run re-sends them` : null;
       this.deps.log?.('sync run finished', { syncId: sync.id, runId: run.id, status, sent: counts.sent, rejected: counts.rejected, failed });
       return toRun(await this.update(run.id, { status, error, ...fields }));
     } catch (error) {
-      let message = (error instanceof Error ? error.message : String(error)).split('\n')[0]!.slice(0, 500);
-      for (const s of instantiated?.secrets ?? []) message = message.split(s).join('***');
+      const message = scrub((error instanceof Error ? error.message : String(error)).split('\n')[0]!.slice(0, 500), instantiated?.secrets ?? []);
       this.deps.log?.('sync run failed', { syncId: sync.id, runId: run.id, error: message });
       return toRun(await this.update(run.id, { status: 'failed', error: message, failed: uncommitted, finished_at: this.deps.db.fn.now(), timings: JSON.stringify(timings) }));
     } finally {
