@@ -3,6 +3,7 @@ import * as m0001 from './migrations/0001_models_and_segments';
 import * as m0002 from './migrations/0002_refresh_runs';
 import * as m0003 from './migrations/0003_destinations';
 import * as m0004 from './migrations/0004_syncs';
+import * as m0005 from './migrations/0005_tokens_and_audit';
 
 /** Migrations are listed here (not discovered on disk) so they run the same under tsx, vitest and a bundle. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -10,6 +11,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '0002_refresh_runs': m0002,
   '0003_destinations': m0003,
   '0004_syncs': m0004,
+  '0005_tokens_and_audit': m0005,
 };
 
 const source: Knex.MigrationSource<string> = {

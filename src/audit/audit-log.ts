@@ -1,0 +1,90 @@
+import type { Knex } from 'knex';
+import { invalidRequest } from '../errors';
+import { pageSize, type Page } from '../store/cursor';
+import { encodeCursor, decodeCursor } from '../store/cursor';
+import { redactSecrets } from './redact';
+
+export interface AuditActor {
+  tokenId: string | null;
+  /** Token name, or `cli` / `cli:apply` for commands run on the server. */
+  name: string;
+}
+
+export interface AuditEventInput {
+  actor: AuditActor;
+  /** `<resource>.<verb>`: `segment.update`, `sync.run`, `token.revoke`, … */
+  action: string;
+  resourceType: string;
+  resourceId: string | null;
+  resourceSlug?: string | null;
+  requestId?: string | null;
+  before?: unknown;
+  after?: unknown;
+}
+
+export interface AuditEvent {
+  id: string;
+  at: string;
+  actor: { tokenId: string | null; name: string };
+  action: string;
+  resource: { type: string; id: string | null; slug: string | null };
+  requestId: string | null;
+  before: unknown;
+  after: unknown;
+}
+
+interface AuditRow {
+  id: string; at: Date; actor_token_id: string | null; actor: string; action: string; resource_type: string;
+  resource_id: string | null; resource_slug: string | null; request_id: string | null; before: unknown; after: unknown;
+}
+
+export interface AuditFilters {
+  actorTokenId?: string;
+  action?: string;
+  resourceType?: string;
+  /** Matches the resource's id or its slug. */
+  resource?: string;
+  since?: Date;
+  until?: Date;
+}
+
+const toEvent = (row: AuditRow): AuditEvent => ({
+  id: String(row.id), at: row.at.toISOString(), actor: { tokenId: row.actor_token_id, name: row.actor }, action: row.action,
+  resource: { type: row.resource_type, id: row.resource_id, slug: row.resource_slug }, requestId: row.request_id,
+  before: row.before ?? null, after: row.after ?? null,
+});
+
+/** Who changed what, when, from what to what: one row per mutation, secrets redacted before they are stored. */
+export class AuditLog {
+  constructor(private readonly deps: { db: Knex }) {}
+
+  async record(event: AuditEventInput, options: { db?: Knex | Knex.Transaction } = {}): Promise<void> {
+    await (options.db ?? this.deps.db)('audit_events').insert({
+      actor_token_id: event.actor.tokenId, actor: event.actor.name, action: event.action,
+      resource_type: event.resourceType, resource_id: event.resourceId, resource_slug: event.resourceSlug ?? null,
+      request_id: event.requestId ?? null,
+      before: event.before === undefined || event.before === null ? null : JSON.stringify(redactSecrets(event.before)),
+      after: event.after === undefined || event.after === null ? null : JSON.stringify(redactSecrets(event.after)),
+    });
+  }
+
+  /** Newest first; the cursor is the last id seen, so pages stay stable while events are added. */
+  async list(filters: AuditFilters, options: { limit?: number; cursor?: string }): Promise<Page<AuditEvent>> {
+    const after = decodeCursor(options.cursor);
+    if (after !== undefined && !/^\d{1,19}$/.test(after)) throw invalidRequest('The cursor is not one this API returned.', [{ parameter: 'cursor', message: 'invalid cursor' }]);
+    const limit = pageSize(options);
+    const rows: AuditRow[] = await this.deps.db<AuditRow>('audit_events')
+      .modify((q) => {
+        if (after !== undefined) q.where('id', '<', after);
+        if (filters.actorTokenId) q.where('actor_token_id', filters.actorTokenId);
+        if (filters.action) q.where('action', filters.action);
+        if (filters.resourceType) q.where('resource_type', filters.resourceType);
+        if (filters.resource) q.where((w) => w.where('resource_id', filters.resource!).orWhere('resource_slug', filters.resource!));
+        if (filters.since) q.where('at', '>=', filters.since);
+        if (filters.until) q.where('at', '<', filters.until);
+      })
+      .orderBy('id', 'desc').limit(limit + 1);
+    const data = rows.slice(0, limit).map(toEvent);
+    return { data, nextCursor: rows.length > limit ? encodeCursor(data[data.length - 1]!.id) : null };
+  }
+}

@@ -1,0 +1,59 @@
+import { parseArgs } from 'node:util';
+import type { AuditLog } from '../audit/audit-log';
+import { SCOPES, type Scope } from './scopes';
+import type { TokensService } from './tokens-service';
+
+export class TokenUsageError extends Error {}
+
+export const TOKEN_USAGE = `  token create --name NAME --scopes read,write,run,admin [--expires-in-days N]
+                             create an API token and print it (shown this once)
+  token list [--all]         list tokens (never their secrets); --all includes revoked ones
+  token revoke ID            revoke a token`;
+
+const CLI_ACTOR = { tokenId: null, name: 'cli' };
+
+/** `audiences token …`: runs on the server against the metadata database, so it works before any token exists. */
+export async function runTokenCommand(args: string[], deps: { tokens: TokensService; audit: AuditLog; log: (line: string) => void }): Promise<void> {
+  const [sub, ...rest] = args;
+  if (sub === 'create') {
+    const { values } = parseArgs({ args: rest, options: { name: { type: 'string' }, scopes: { type: 'string' }, 'expires-in-days': { type: 'string' } } });
+    if (!values.name) throw new TokenUsageError('token create needs --name NAME');
+    const scopes = (values.scopes ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    const unknown = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
+    if (!scopes.length || unknown.length) throw new TokenUsageError(`--scopes must list some of ${SCOPES.join(', ')}${unknown.length ? ` (unknown: ${unknown.join(', ')})` : ''}`);
+    let expiresAt: Date | undefined;
+    if (values['expires-in-days'] !== undefined) {
+      const days = Number(values['expires-in-days']);
+      if (!Number.isInteger(days) || days < 1 || days > 3650) throw new TokenUsageError('--expires-in-days must be an integer from 1 to 3650');
+      expiresAt = new Date(Date.now() + days * 86_400_000);
+    }
+    const created = await deps.tokens.create({ name: values.name, scopes: scopes as Scope[], createdBy: 'cli', ...(expiresAt ? { expiresAt } : {}) });
+    const { token, ...shown } = created;
+    await deps.audit.record({ actor: CLI_ACTOR, action: 'token.create', resourceType: 'token', resourceId: created.id, resourceSlug: created.name, after: shown });
+    // The token alone on stdout, so `$(audiences token create …)` captures it; the rest on stderr.
+    process.stderr.write(`created token "${created.name}" (${created.id}) with scopes ${created.scopes.join(', ')}${created.expiresAt ? `, expires ${created.expiresAt}` : ''}; it is shown this once:\n`);
+    deps.log(token);
+    return;
+  }
+  if (sub === 'list') {
+    const { values } = parseArgs({ args: rest, options: { all: { type: 'boolean', default: false } } });
+    let cursor: string | undefined;
+    do {
+      const page = await deps.tokens.list({ limit: 200, includeRevoked: values.all ?? false, ...(cursor ? { cursor } : {}) });
+      for (const t of page.data) {
+        deps.log([t.id, t.prefix.padEnd(12), t.name.padEnd(20), t.scopes.join(','), t.revokedAt ? `revoked ${t.revokedAt}` : t.expiresAt ? `expires ${t.expiresAt}` : '', t.lastUsedAt ? `last used ${t.lastUsedAt}` : 'never used'].filter(Boolean).join('  '));
+      }
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    return;
+  }
+  if (sub === 'revoke') {
+    if (rest.length !== 1) throw new TokenUsageError('token revoke takes one token id');
+    const before = await deps.tokens.get(rest[0]!);
+    const after = await deps.tokens.revoke(rest[0]!);
+    await deps.audit.record({ actor: CLI_ACTOR, action: 'token.revoke', resourceType: 'token', resourceId: after.id, resourceSlug: after.name, before, after });
+    deps.log(`revoked token "${after.name}" (${after.id})`);
+    return;
+  }
+  throw new TokenUsageError('token takes create, list or revoke');
+}
