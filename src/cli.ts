@@ -2,7 +2,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateOpenApi, openApiJson, openApiYaml } from './api/generate-openapi';
-import { applyDirectory, formatPlan } from './as-code/apply';
+import { applyDirectory, dirLabel, formatPlan, PartialApplyError } from './as-code/apply';
+import { exportDirectory } from './as-code/export';
 import { DefinitionFileError } from './as-code/load-definitions';
 import { segmentFileSchemas } from './as-code/file-schemas';
 import { compileFiles } from './as-code/compile-files';
@@ -11,6 +12,7 @@ import { ConfigError, loadConfig } from './config';
 import { AppError } from './errors';
 import { openRuntime } from './runtime';
 import { startService, startWorker } from './server';
+import { parseTokenCommand, runTokenCommand, TOKEN_USAGE, TokenUsageError } from './auth/token-command';
 
 const USAGE = `usage: audiences <command> [options]
 
@@ -19,11 +21,18 @@ commands:
   worker                     run only the job workers (scheduled syncs and refreshes) against DATABASE_URL
                              or the embedded Postgres of a running serve
   migrate                    apply metadata store migrations
-  apply DIR [--dry-run]      upsert the models and segments defined in DIR by slug
+  apply DIR [--dry-run] [--prune]
+                             create or update the models, segments, destinations and syncs defined in DIR, by slug;
+                             credentials come from the environment variables the files name ({"env": "NAME"});
+                             --dry-run prints the plan and writes nothing; --prune also deletes what the service
+                             holds and DIR does not (without it, those are listed and kept)
+  export DIR [--force]       write the service's definitions to DIR, one file each (credentials as environment
+                             references; prints the variables apply needs); --force replaces DIR's definition files
   compile --model FILE --rule FILE [--dialect postgres|duckdb|bigquery] [--as-of ISO] [--format json|sql]
                              print the SQL a rule compiles to (the rule file may be a segment file)
   openapi [--out DIR]        write openapi.json and openapi.yaml (default: openapi/)
   schemas [--out DIR]        write the JSON Schemas of definition files (default: segments/schema/)
+${TOKEN_USAGE}
   normalize --platform meta|google --field KIND [--region US] VALUE...
                              print each value normalized and hashed as the platform wants it, one JSON line per value
 `;
@@ -63,9 +72,9 @@ async function serve(args: string[]): Promise<void> {
   if (stopping) await service.stop();
 }
 
-async function withRuntime<T>(work: (runtime: Awaited<ReturnType<typeof openRuntime>>) => Promise<T>): Promise<T> {
+async function withRuntime<T>(work: (runtime: Awaited<ReturnType<typeof openRuntime>>) => Promise<T>, options: { log?: (line: string) => void } = {}): Promise<T> {
   // Next to a running `serve`, commands attach to its embedded Postgres instead of starting another.
-  const runtime = await openRuntime(loadConfig(), { log, attachToRunningEmbedded: true });
+  const runtime = await openRuntime(loadConfig(), { log: options.log ?? log, attachToRunningEmbedded: true });
   cleanups.push(() => runtime.close());
   try {
     return await work(runtime);
@@ -90,14 +99,36 @@ async function main(argv: string[]): Promise<number> {
       await withRuntime(async () => log('metadata store is up to date'));
       return 0;
     case 'apply': {
-      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { 'dry-run': { type: 'boolean', default: false } } });
+      const { values, positionals } = parseArgs({
+        args: rest, allowPositionals: true, options: { 'dry-run': { type: 'boolean', default: false }, prune: { type: 'boolean', default: false } },
+      });
       if (positionals.length !== 1) throw new UsageError('apply takes one directory');
       const dir = path.resolve(positionals[0]!);
       const dryRun = values['dry-run'] ?? false;
       await withRuntime(async (runtime) => {
-        const plan = await applyDirectory({ dir, dryRun, models: runtime.models, segments: runtime.segments, defaultSchema: runtime.warehouse.defaultSchema });
-        log(formatPlan(plan, { dryRun }));
+        const plan = await applyDirectory({ dir, dryRun, prune: values.prune ?? false, services: runtime, defaultSchema: runtime.warehouse.defaultSchema });
+        log(formatPlan(plan, { dryRun, dir: dirLabel(dir) }));
       });
+      return 0;
+    }
+    case 'export': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { force: { type: 'boolean', default: false } } });
+      if (positionals.length !== 1) throw new UsageError('export takes one directory');
+      const dir = path.resolve(positionals[0]!);
+      await withRuntime(async (runtime) => {
+        const result = await exportDirectory({ dir, force: values.force ?? false, services: runtime, defaultSchema: runtime.warehouse.defaultSchema });
+        log(`wrote ${result.files.length} definition files to ${dirLabel(dir)}`);
+        if (result.envVars.length) {
+          log('apply reads destination credentials from these environment variables; set them before `audiences apply`:');
+          for (const v of result.envVars) log(`  ${v.name}  (destination ${v.destination}, ${v.field})`);
+        }
+      });
+      return 0;
+    }
+    case 'token': {
+      const tokenCommand = parseTokenCommand(rest);
+      // Startup messages on stderr: stdout carries only what the command prints (the token itself for create).
+      await withRuntime((runtime) => runTokenCommand(tokenCommand, { tokens: runtime.tokens, audit: runtime.audit, log }), { log: (line) => console.error(line) });
       return 0;
     }
     case 'compile': {
@@ -183,7 +214,12 @@ class UsageError extends Error {}
 main(process.argv.slice(2)).then(
   (code) => { if (code >= 0) process.exit(code); },
   (error: unknown) => {
-    if (error instanceof UsageError) {
+    if (error instanceof PartialApplyError) {
+      // Some writes succeeded before one failed: say which, then why.
+      if (error.applied.length) console.error(`audiences: applied before the failure:\n${formatPlan(error.applied, { dryRun: false }).split('\n').slice(0, -1).join('\n')}`);
+      error = error.failure;
+    }
+    if (error instanceof UsageError || error instanceof TokenUsageError) {
       console.error(`audiences: ${error.message}\n\n${USAGE}`);
       process.exit(2);
     }

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { EXTERNAL_TOKEN } from './auth/token-text';
 
 /** Everything the service reads from the environment, parsed once. */
 export interface Config {
@@ -20,6 +21,10 @@ export interface Config {
   stateSchema: string;
   /** Key for destination credentials at rest (AUDIENCES_ENCRYPTION_KEY); embedded mode keeps one in dataDir when unset. */
   encryptionKey: string | undefined;
+  /** An admin token the operator chose (AUDIENCES_BOOTSTRAP_TOKEN); registered at start if new. */
+  bootstrapToken: string | undefined;
+  /** Rate and time limits of the API. */
+  limits: { requestsPerMinute: number; expensivePerMinute: number; handlerTimeoutMs: number; waitTimeoutMs: number };
   /** Run job workers (scheduled syncs) in `serve` (WORKERS, default true). */
   workers: boolean;
   /** Root under which file destinations write. */
@@ -66,6 +71,22 @@ function stateSchemaFrom(env: NodeJS.ProcessEnv): string {
   return value;
 }
 
+function bootstrapTokenFrom(env: NodeJS.ProcessEnv): string | undefined {
+  const value = env.AUDIENCES_BOOTSTRAP_TOKEN;
+  if (!value) return undefined;
+  // The value is a secret: say what is wrong with it, never echo it.
+  if (!EXTERNAL_TOKEN.test(value)) throw new ConfigError(`AUDIENCES_BOOTSTRAP_TOKEN must be 32 to 256 characters of A-Z a-z 0-9 _ - (it has ${value.length} characters)`);
+  return value;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function logLevelFrom(env: NodeJS.ProcessEnv): string {
+  const value = (env.LOG_LEVEL || 'info').toLowerCase();
+  if (!LOG_LEVELS.includes(value)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${env.LOG_LEVEL}"`);
+  return value;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
   return {
     host: env.HOST || '127.0.0.1',
@@ -77,10 +98,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     demo: demoFlag(env),
     demoCustomers: intFrom(env, 'DEMO_CUSTOMERS', 50_000, { min: 100, max: 100_000_000 }),
     segmentsDir: path.resolve(cwd, env.SEGMENTS_DIR || 'segments'),
-    logLevel: env.LOG_LEVEL || 'info',
+    logLevel: logLevelFrom(env),
     bodyLimitBytes: intFrom(env, 'BODY_LIMIT_BYTES', 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
     stateSchema: stateSchemaFrom(env),
     encryptionKey: env.AUDIENCES_ENCRYPTION_KEY || undefined,
+    bootstrapToken: bootstrapTokenFrom(env),
+    limits: {
+      requestsPerMinute: intFrom(env, 'RATE_LIMIT_PER_MINUTE', 600, { min: 1, max: 1_000_000_000 }),
+      expensivePerMinute: intFrom(env, 'RATE_LIMIT_EXPENSIVE_PER_MINUTE', 60, { min: 1, max: 1_000_000_000 }),
+      handlerTimeoutMs: intFrom(env, 'REQUEST_TIMEOUT_MS', 30_000, { min: 100, max: 3_600_000 }),
+      waitTimeoutMs: intFrom(env, 'WAIT_TIMEOUT_MS', 15 * 60_000, { min: 100, max: 24 * 3_600_000 }),
+    },
     workers: boolFrom(env, 'WORKERS', true),
     fileDestinationRoot: path.resolve(cwd, env.FILE_DESTINATION_ROOT || path.join(env.DATA_DIR || '.data', 'exports')),
     endpoints: endpointsFrom(env),

@@ -9,12 +9,16 @@ import { DestinationsService } from './destinations/destinations-service';
 import { createDestinationRegistry, type DestinationRegistry } from './destinations/registry';
 import { SecretBox } from './destinations/secret-box';
 import { SyncsService } from './syncs/syncs-service';
+import { TokensService } from './auth/tokens-service';
+import { AuditLog } from './audit/audit-log';
 import type { RetryPolicy } from './syncs/deliver';
 import { createDb } from './store/db';
 import { startEmbeddedPostgres, type RunningPostgres } from './store/embedded-postgres';
 import { migrateLatest } from './store/migrate';
 import { createWarehouse } from './warehouse/create-warehouse';
 import type { Warehouse } from './warehouse/warehouse';
+import { createLogger, type LogDestination, type Logger } from './observability/logger';
+import { Metrics } from './observability/metrics';
 
 export const DEMO_SCHEMA = 'demo';
 
@@ -32,10 +36,22 @@ export interface Runtime {
   registry: DestinationRegistry;
   destinations: DestinationsService;
   syncs: SyncsService;
+  tokens: TokensService;
+  audit: AuditLog;
+  /** Root logger (LOG_LEVEL): the API, runs and jobs log through it, on one stream. */
+  logger: Logger;
+  /** Prometheus registry of this runtime (not the global one: several runtimes share a test process). */
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
-export async function openRuntime(config: Config, options: { log: (line: string) => void; attachToRunningEmbedded?: boolean; syncRetry?: Partial<RetryPolicy> }): Promise<Runtime> {
+export async function openRuntime(config: Config, options: {
+  log: (line: string) => void; attachToRunningEmbedded?: boolean; syncRetry?: Partial<RetryPolicy>;
+  /** Where JSON logs go (default stdout); tests capture them here. */
+  logDestination?: LogDestination;
+}): Promise<Runtime> {
+  const logger = createLogger({ level: config.logLevel, ...(options.logDestination ? { destination: options.logDestination } : {}) });
+  const metrics = new Metrics();
   let embedded: RunningPostgres | null = null;
   let databaseUrl = config.databaseUrl;
   if (!databaseUrl) {
@@ -63,7 +79,7 @@ export async function openRuntime(config: Config, options: { log: (line: string)
   const models = new ModelsService({ db, warehouse });
   const segments = new SegmentsService({ db });
   const queries = new SegmentQueries({ db, warehouse });
-  const refresh = new RefreshService({ db, warehouse, queries, stateSchema: config.stateSchema });
+  const refresh = new RefreshService({ db, warehouse, queries, stateSchema: config.stateSchema, logger: logger.child({ component: 'refresh' }), metrics });
   const registry = createDestinationRegistry({ fileRoot: config.fileDestinationRoot, endpoints: config.endpoints });
   let destinations: DestinationsService;
   try {
@@ -77,10 +93,12 @@ export async function openRuntime(config: Config, options: { log: (line: string)
     await embedded?.stop();
     throw error;
   }
-  const syncs = new SyncsService({ db, warehouse, refresh, destinations, queries, stateSchema: config.stateSchema, ...(options.syncRetry ? { retry: options.syncRetry } : {}) });
+  const syncs = new SyncsService({ db, warehouse, refresh, destinations, queries, stateSchema: config.stateSchema, ...(options.syncRetry ? { retry: options.syncRetry } : {}), logger: logger.child({ component: 'sync' }), metrics });
+  const tokens = new TokensService({ db });
+  const audit = new AuditLog({ db });
   let closed = false;
   return {
-    config, databaseUrl, embedded, db, warehouse, models, segments, queries, refresh, registry, destinations, syncs,
+    logger, metrics, config, databaseUrl, embedded, db, warehouse, models, segments, queries, refresh, registry, destinations, syncs, tokens, audit,
     close: async () => {
       if (closed) return;
       closed = true;

@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './api/app';
-import { applyDirectory, formatPlan } from './as-code/apply';
+import { applyDirectory, dirLabel, formatPlan } from './as-code/apply';
 import type { Config } from './config';
-import { ensureDemoSyncs } from './demo/demo-syncs';
 import { seedDemo } from './demo/seed-demo';
 import { Jobs } from './jobs/jobs';
 import { DEMO_SCHEMA, openRuntime, type Runtime } from './runtime';
+import { operationsOf } from './api/ops/ops-routes';
+import type { LogDestination } from './observability/logger';
 
 export interface RunningService {
   app: FastifyInstance;
@@ -19,25 +20,29 @@ export interface RunningService {
  * Starts the service: metadata store (embedded Postgres unless DATABASE_URL), migrations,
  * the demo warehouse and `segments/` when in demo mode, then the API.
  */
-export async function startService(config: Config, options: { log?: (line: string) => void } = {}): Promise<RunningService> {
+export async function startService(config: Config, options: { log?: (line: string) => void; logDestination?: LogDestination } = {}): Promise<RunningService> {
   const log = options.log ?? ((line: string) => console.log(line));
   const started = Date.now();
-  const runtime = await openRuntime(config, { log });
-  const jobs = new Jobs({ databaseUrl: runtime.databaseUrl, db: runtime.db, syncs: runtime.syncs, refresh: runtime.refresh });
+  const runtime = await openRuntime(config, { log, ...(options.logDestination ? { logDestination: options.logDestination } : {}) });
+  const jobs = new Jobs({ databaseUrl: runtime.databaseUrl, db: runtime.db, syncs: runtime.syncs, refresh: runtime.refresh, logger: runtime.logger.child({ component: 'jobs' }) });
   try {
     if (config.demo) {
       const seed = await seedDemo(runtime.warehouse, { schema: DEMO_SCHEMA, customers: config.demoCustomers });
       log(seed.seeded
         ? `seeded demo warehouse: ${seed.customers} customers, ${seed.orders} orders, ${seed.events} events (schema "${DEMO_SCHEMA}")`
         : `demo warehouse already seeded: ${seed.customers} customers (schema "${DEMO_SCHEMA}")`);
-      const plan = await applyDirectory({ dir: config.segmentsDir, dryRun: false, models: runtime.models, segments: runtime.segments, defaultSchema: runtime.warehouse.defaultSchema });
-      log(formatPlan(plan, { dryRun: false }).split('\n').pop()!);
-      const created = await ensureDemoSyncs(runtime);
-      if (created.length) log(`created demo ${created.join(', ')} (files under ${config.fileDestinationRoot})`);
+      // The demo's model, segments, file destination and syncs, as `audiences apply` would (never pruning).
+      const plan = await applyDirectory({ dir: config.segmentsDir, services: runtime, defaultSchema: runtime.warehouse.defaultSchema });
+      log(formatPlan(plan, { dryRun: false, dir: dirLabel(config.segmentsDir) }).split('\n').pop()!);
+      if (plan.some((e) => e.kind === 'sync' && e.action === 'create')) log(`demo syncs write hashed files under ${config.fileDestinationRoot}`);
     }
+    await announceTokens(runtime, { log, offerDemoToken: config.demo });
     await jobs.start({ workers: config.workers });
     const app = await buildApp({
+      limits: config.limits,
       services: runtime,
+      logger: runtime.logger,
+      operations: operationsOf(runtime, jobs),
       logLevel: config.logLevel,
       bodyLimitBytes: config.bodyLimitBytes,
       serverUrl: `http://${config.host}:${config.port}`,
@@ -67,11 +72,34 @@ export async function startService(config: Config, options: { log?: (line: strin
   }
 }
 
+/**
+ * AUDIENCES_BOOTSTRAP_TOKEN is registered as an admin token. Without it, a demo with no tokens
+ * creates one and prints it this once; otherwise the operator is told how to make one.
+ */
+async function announceTokens(runtime: Runtime, options: { log: (line: string) => void; offerDemoToken: boolean }): Promise<void> {
+  if (runtime.config.bootstrapToken) {
+    const { created } = await runtime.tokens.ensureBootstrap(runtime.config.bootstrapToken);
+    if (created) await runtime.audit.record({ actor: { tokenId: null, name: 'bootstrap' }, action: 'token.create', resourceType: 'token', resourceId: null, resourceSlug: 'bootstrap' });
+    options.log(created ? 'registered AUDIENCES_BOOTSTRAP_TOKEN as the admin token "bootstrap"' : 'AUDIENCES_BOOTSTRAP_TOKEN is registered');
+    return;
+  }
+  if (await runtime.tokens.activeCount()) return;
+  if (!options.offerDemoToken) {
+    options.log('no API tokens exist yet: create one with `audiences token create --name admin --scopes admin`');
+    return;
+  }
+  const token = await runtime.tokens.create({ name: 'demo-admin', scopes: ['admin'], createdBy: 'bootstrap' });
+  await runtime.audit.record({ actor: { tokenId: null, name: 'bootstrap' }, action: 'token.create', resourceType: 'token', resourceId: token.id, resourceSlug: token.name, after: token });
+  options.log(`admin token (shown this once; store it): ${token.token}`);
+  options.log(`  export AUDIENCES_TOKEN=${token.token}`);
+  options.log('  curl -H "Authorization: Bearer $AUDIENCES_TOKEN" …');
+}
+
 /** Workers only: scheduled and queued syncs and refreshes, no API. */
 export async function startWorker(config: Config, options: { log?: (line: string) => void } = {}): Promise<{ jobs: Jobs; runtime: Runtime; stop(): Promise<void> }> {
   const log = options.log ?? ((line: string) => console.log(line));
   const runtime = await openRuntime(config, { log, attachToRunningEmbedded: true });
-  const jobs = new Jobs({ databaseUrl: runtime.databaseUrl, db: runtime.db, syncs: runtime.syncs, refresh: runtime.refresh });
+  const jobs = new Jobs({ databaseUrl: runtime.databaseUrl, db: runtime.db, syncs: runtime.syncs, refresh: runtime.refresh, logger: runtime.logger.child({ component: 'jobs' }) });
   try {
     await jobs.start({ workers: true });
   } catch (error) {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { AttributeSchema, AttributeTypeSchema, ConsentSchema, IdentifiersSchema, ModelDefinitionSchema, ModelSchema, RelationshipSchema } from '../models/model-schema';
 import type { ModelsService } from '../models/models-service';
 import { RuleSchema, SegmentDefinitionSchema, SegmentPatchSchema, SegmentSchema, SegmentVersionSchema } from '../segments/segment-schema';
@@ -25,6 +25,14 @@ import { LookalikeRequestSchema, LookalikeSchema, SyncDefinitionSchema, SyncOpti
 import type { SyncsService } from '../syncs/syncs-service';
 import { LookalikeListSchema, SyncPageSchema, SyncRejectionPageSchema, SyncRunPageSchema, syncRoutes } from './syncs/sync-routes';
 import { TableDraftSchema, WarehouseTableListSchema, warehouseRoutes } from './warehouse/warehouse-routes';
+import type { Logger } from '../observability/logger';
+import { registerOperations, type OperationsOptions } from './ops/ops-routes';
+import type { TokensService } from '../auth/tokens-service';
+import type { AuditLog } from '../audit/audit-log';
+import { registerAccessControl, type AccessLimits } from './access/access-control';
+import { registerAuditTrail } from './audit/audit-hook';
+import { AuditEventPageSchema, AuditEventSchema, auditRoutes } from './audit/audit-routes';
+import { CreatedTokenSchema, TokenPageSchema, TokenRequestSchema, TokenSchema, tokenRoutes } from './tokens/token-routes';
 
 /** Every named schema, registered once: routes refer to them by $id, the spec lists them as components. */
 export const SHARED_SCHEMAS = [
@@ -37,7 +45,12 @@ export const SHARED_SCHEMAS = [
   DestinationDefinitionSchema, DestinationSchema, DestinationPageSchema, ConnectionCheckSchema, DestinationKindInfoSchema, DestinationKindListSchema,
   SyncOptionsSchema, SyncScheduleSchema, SyncDefinitionSchema, SyncSchema, SyncPageSchema, SyncPlanSchema, SyncRunSchema, SyncRunPageSchema,
   SyncRejectionSchema, SyncRejectionPageSchema, LookalikeRequestSchema, LookalikeSchema, LookalikeListSchema,
+  TokenSchema, CreatedTokenSchema, TokenRequestSchema, TokenPageSchema, AuditEventSchema, AuditEventPageSchema,
 ];
+
+export const DEFAULT_ACCESS_LIMITS: AccessLimits = {
+  requestsPerMinute: 600, expensivePerMinute: 60, handlerTimeoutMs: 30_000, waitTimeoutMs: 15 * 60_000,
+};
 
 export interface AppServices {
   models: ModelsService;
@@ -48,34 +61,44 @@ export interface AppServices {
   destinations: DestinationsService;
   registry: DestinationRegistry;
   syncs: SyncsService;
+  tokens: TokensService;
+  audit: AuditLog;
 }
 
 export interface AppOptions {
   services: AppServices;
   logLevel?: string;
   bodyLimitBytes?: number;
+  /** Rate limits and time limits (defaults: DEFAULT_ACCESS_LIMITS). */
+  limits?: Partial<AccessLimits>;
   /** Server URL written into the OpenAPI document. */
   serverUrl?: string;
   /** Where logs go (default stdout); tests read them. */
   logStream?: NodeJS.WritableStream;
+  /** The runtime's root logger: HTTP and run logs on one stream (logLevel and logStream are then unused). */
+  logger?: Logger;
+  /** /metrics registry and /readyz checks. */
+  operations?: OperationsOptions;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const limits = { ...DEFAULT_ACCESS_LIMITS, ...options.limits };
   const app = Fastify({
-    logger: options.logLevel === 'silent' ? false : {
+    ...(options.logger ? { loggerInstance: options.logger as FastifyBaseLogger } : { logger: options.logLevel === 'silent' ? false : {
       level: options.logLevel ?? 'info',
       ...(options.logStream ? { stream: options.logStream } : {}),
       // Bodies are never logged (they may carry identifiers); neither are credentials.
       redact: ['req.headers.authorization', 'req.headers.cookie'],
-    },
+    } }),
     bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     routerOptions: { ignoreTrailingSlash: true },
+    handlerTimeout: limits.handlerTimeoutMs,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.addHook('onSend', async (request, reply) => {
@@ -89,7 +112,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerValidators(app, SHARED_SCHEMAS);
   registerProblemHandlers(app);
 
-  await app.register(fastifySwagger, swaggerOptions({ serverUrl: options.serverUrl ?? 'http://127.0.0.1:3000' }));
+  // Before the routes (and the spec generator) so every /v1 route gets its scope, limits and audit trail.
+  const services = options.services;
+  await registerAccessControl(app, { tokens: services.tokens, limits });
+  registerAuditTrail(app, {
+    audit: services.audit,
+    loaders: {
+      model: (id) => services.models.get(id), segment: (id) => services.segments.get(id),
+      destination: (id) => services.destinations.get(id), sync: (id) => services.syncs.get(id),
+      sync_run: (id) => services.syncs.getRun(id), token: (id) => services.tokens.get(id),
+    },
+  });
+
+  await app.register(fastifySwagger, swaggerOptions({ serverUrl: options.serverUrl ?? 'http://127.0.0.1:3000', limits, bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024 }));
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
   app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/docs'));
@@ -102,5 +137,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(warehouseRoutes, { models, warehouse });
   await app.register(destinationRoutes, { destinations: options.services.destinations, registry: options.services.registry });
   await app.register(syncRoutes, { syncs: options.services.syncs });
+  await app.register(tokenRoutes, { tokens: services.tokens });
+  await app.register(auditRoutes, { audit: services.audit });
+  await registerOperations(app, options.operations);
   return app;
 }

@@ -1,4 +1,6 @@
 import type { FastifyDynamicSwaggerOptions } from '@fastify/swagger';
+import { DEFAULT_RULE_LIMITS } from '../compiler/rule-structure';
+import type { AccessLimits } from './access/access-control';
 import { addExamples } from './openapi-examples';
 
 export const TAGS = [
@@ -8,9 +10,28 @@ export const TAGS = [
   { name: 'destinations', description: 'Where audiences go: Meta Custom Audiences, Google Customer Match, files. Credentials are write-only.' },
   { name: 'syncs', description: 'Segments → destinations: plans, guarded runs, rejections, lookalikes.' },
   { name: 'warehouse', description: 'Look into the warehouse to draft models.' },
+  { name: 'operations', description: 'Liveness, readiness and Prometheus metrics for probes and scrapers: outside /v1, no authentication.' },
+  { name: 'tokens', description: 'API tokens and their scopes (admin).' },
+  { name: 'audit', description: 'Who changed what, when, from what to what (admin).' },
 ];
 
-export function swaggerOptions(options: { serverUrl: string }): FastifyDynamicSwaggerOptions {
+/** The limits section of the spec's description: every limit a client can run into, with its current value. */
+function limitsDescription(limits: AccessLimits, bodyLimitBytes: number): string {
+  return [
+    '## Authentication',
+    'Every `/v1` operation needs `Authorization: Bearer <token>`. Tokens carry scopes: `read`, `write`, `run` and `admin` ' +
+      '(which holds the others); each operation says which one it needs (`security`). Missing or invalid tokens get 401, ' +
+      'tokens without the scope 403, both as problems with a `WWW-Authenticate` header. Identifiers in clear (`reveal`) need `admin`.',
+    '## Limits',
+    `- Request bodies: at most ${bodyLimitBytes} bytes (413).`,
+    `- Rules: at most ${DEFAULT_RULE_LIMITS.maxNodes} nodes, nested at most ${DEFAULT_RULE_LIMITS.maxDepth} deep, string literals at most ${DEFAULT_RULE_LIMITS.maxStringLength} characters (400 with a pointer).`,
+    `- Rate: ${limits.requestsPerMinute} requests per minute per token, and ${limits.expensivePerMinute} per minute for operations that query the warehouse or call a platform (429 with \`Retry-After\`). Before a token is verified, requests count against the client address.`,
+    `- Time: a request is answered within ${limits.handlerTimeoutMs / 1000} s (${limits.waitTimeoutMs / 1000} s for operations that take \`wait=true\`), with 503 if the work takes longer; the work itself continues.`,
+    '- Pages: `limit` at most 200 (default 50); previews return at most 100 sample members.',
+  ].join('\n\n');
+}
+
+export function swaggerOptions(options: { serverUrl: string; limits: AccessLimits; bodyLimitBytes: number }): FastifyDynamicSwaggerOptions {
   return {
     openapi: {
       openapi: '3.1.0',
@@ -20,7 +41,8 @@ export function swaggerOptions(options: { serverUrl: string }): FastifyDynamicSw
         description:
           'Warehouse-native audience builder: models and JsonLogic segments compiled to warehouse SQL, ' +
           'refreshed on a schedule and synced to ad platforms. Every error is an RFC 9457 problem ' +
-          '(`application/problem+json`) whose `errors` point at each offending part of the request.',
+          '(`application/problem+json`) whose `errors` point at each offending part of the request.\n\n' +
+          limitsDescription(options.limits, options.bodyLimitBytes),
         license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
       },
       servers: [{ url: options.serverUrl, description: 'Local service' }],
@@ -33,7 +55,7 @@ export function swaggerOptions(options: { serverUrl: string }): FastifyDynamicSw
           },
         },
         securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', description: 'API token (`Authorization: Bearer <token>`).' },
+          bearerAuth: { type: 'http', scheme: 'bearer', description: 'API token (`Authorization: Bearer <token>`), created with `POST /v1/tokens` or `audiences token create`. The requirement on each operation names the scope it needs.' },
         },
       },
       security: [{ bearerAuth: [] }],

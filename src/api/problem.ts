@@ -46,7 +46,10 @@ const DESCRIPTIONS: Record<number, string> = {
   422: 'Well-formed, but the warehouse disagrees: a model that does not match its tables (`errors` lists every mismatch), or a rule the engine cannot evaluate on this data.',
   500: 'Internal error. Nothing about it is returned; quote `requestId` when reporting it.',
   502: 'The ad platform could not be reached, or refused the request; `detail` carries its answer (secrets removed).',
-  503: 'The server is not configured for this (e.g. no encryption key for destination credentials).',
+  401: 'No bearer token, or not a valid one.',
+  403: 'The token lacks the scope this operation needs.',
+  429: 'Too many requests; retry after `Retry-After` seconds.',
+  503: 'The server is not configured for this (e.g. no encryption key for destination credentials), or the request took longer than its time limit.',
 };
 
 const EXAMPLES: Record<number, Problem> = {
@@ -73,6 +76,9 @@ const EXAMPLES: Record<number, Problem> = {
     type: 'https://audiences.dev/problems/service-unavailable', title: 'Service unavailable', status: 503,
     detail: 'Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.', instance: '/v1/destinations', requestId: 'req-1',
   },
+  401: { type: 'https://audiences.dev/problems/unauthorized', title: 'Unauthorized', status: 401, detail: 'This operation needs a bearer token: `Authorization: Bearer <token>`.', instance: '/v1/segments', requestId: 'req-1' },
+  403: { type: 'https://audiences.dev/problems/forbidden', title: 'Forbidden', status: 403, detail: 'This operation needs the "write" scope; the token has "read".', instance: '/v1/segments', requestId: 'req-1' },
+  429: { type: 'https://audiences.dev/problems/too-many-requests', title: 'Too many requests', status: 429, detail: 'Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.', instance: '/v1/segments', requestId: 'req-1' },
   500: { type: 'https://audiences.dev/problems/internal-error', title: 'Internal error', status: 500, detail: 'An internal error occurred.', instance: '/v1/segments', requestId: 'req-1' },
 };
 
@@ -157,6 +163,11 @@ export function registerProblemHandlers(app: FastifyInstance): void {
     if (error.validation) {
       const errors = validationDetails(error.validation as AjvError[], error.validationContext);
       return send(request, reply, 400, `The request ${error.validationContext ?? 'input'} is invalid.`, { errors });
+    }
+    if (error.code === 'FST_ERR_HANDLER_TIMEOUT') {
+      request.log.warn({ url: request.routeOptions.url }, 'request timed out');
+      reply.header('retry-after', '5');
+      return send(request, reply, 503, `The request took longer than the server's limit and was answered early; work it started (a run, a query) continues and can be looked up.`);
     }
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {

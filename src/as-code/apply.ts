@@ -1,127 +1,117 @@
 import path from 'node:path';
-import { isDeepStrictEqual } from 'node:util';
-import { checkRuleStructure } from '../compiler/rule-structure';
-import { ruleModelOf } from '../models/model-check';
+import type { DestinationDefinition } from '../destinations/destination-schema';
+import { AppError } from '../errors';
 import type { ModelDefinition } from '../models/model-schema';
-import { normalizeModelDefinition, type ModelsService } from '../models/models-service';
 import type { SegmentDefinition } from '../segments/segment-schema';
-import { sameSegmentContent, type SegmentsService } from '../segments/segments-service';
-import { DefinitionFileError, loadDefinitions, type LoadedFile } from './load-definitions';
+import type { SyncDefinition } from '../syncs/sync-schema';
+import { checkDefinitions, type CheckedObject } from './check-definitions';
+import { DEFINITION_KINDS, DefinitionFileError, loadDefinitions, type DefinitionKind } from './load-definitions';
+import { planChanges, type PlanEntry } from './plan';
+import { currentObjects, readServiceState, resourceOf, type DefinitionServices, type ServiceState } from './service-state';
 
-export type PlanAction = 'create' | 'update' | 'unchanged';
+export { formatPlan, type PlanAction, type PlanEntry } from './plan';
 
-export interface PlanEntry {
-  kind: 'model' | 'segment';
+/** One write apply made, with the public representations around it (no secrets: credentials are write-only). */
+export interface AppliedChange {
+  action: 'create' | 'update' | 'delete';
+  kind: DefinitionKind;
   slug: string;
-  action: PlanAction;
-  file: string;
+  before: unknown;
+  after: unknown;
 }
 
 export interface ApplyOptions {
   dir: string;
-  dryRun: boolean;
-  models: ModelsService;
-  segments: SegmentsService;
+  services: DefinitionServices;
+  /** The warehouse schema models default to. */
   defaultSchema: string;
+  /** Plan only: read and check everything, write nothing. */
+  dryRun?: boolean;
+  /** Delete what the service holds and the directory does not (otherwise it is listed as kept). */
+  prune?: boolean;
+  /** Which kinds of files to apply (default all): the others are neither read, written nor pruned. */
+  kinds?: readonly DefinitionKind[];
+  /** Where credential references are read (default process.env). */
+  env?: Record<string, string | undefined>;
+  /** Called after each successful write, in order; a failure stops the apply. */
+  onChange?: (change: AppliedChange) => Promise<void>;
 }
 
-async function existing<T>(load: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await load();
-  } catch (error) {
-    if ((error as { status?: number }).status === 404) return undefined;
-    throw error;
+/** A write failed after others succeeded: what was applied, and the failure. */
+export class PartialApplyError extends Error {
+  constructor(readonly applied: PlanEntry[], readonly failure: Error) {
+    super(failure.message);
   }
 }
 
-function modelContent(def: ModelDefinition, defaultSchema: string) {
-  const { slug, name, description, schema, table, primaryKey, attributes, identifiers, consent, relationships, suppression } = normalizeModelDefinition(def, defaultSchema);
-  // Drop undefined optional fields so stored and file definitions compare equal.
-  return JSON.parse(JSON.stringify({ slug, name, description, schema, table, primaryKey, attributes, identifiers, consent, relationships, suppression })) as unknown;
-}
-
-/** Segments ordered so that every `in_segment` target comes before the segments that use it. */
-function dependencyOrder(segments: LoadedFile<SegmentDefinition>[]): LoadedFile<SegmentDefinition>[] {
-  const bySlug = new Map(segments.map((s) => [s.definition.slug, s]));
-  const ordered: LoadedFile<SegmentDefinition>[] = [];
-  const state = new Map<string, 'visiting' | 'done'>();
-  const visit = (s: LoadedFile<SegmentDefinition>) => {
-    const mark = state.get(s.definition.slug);
-    if (mark === 'done') return;
-    if (mark === 'visiting') throw new DefinitionFileError(s.file, [{ pointer: '/rule', message: `in_segment cycle through "${s.definition.slug}"` }]);
-    state.set(s.definition.slug, 'visiting');
-    const refs = checkRuleStructure(s.definition.rule, { attributes: new Map(), relationships: new Map() }).segmentRefs;
-    for (const ref of refs) {
-      const target = bySlug.get(ref);
-      if (target) visit(target);
-    }
-    state.set(s.definition.slug, 'done');
-    ordered.push(s);
-  };
-  segments.forEach(visit);
-  return ordered;
-}
+/** `segments/`, as messages name a directory. */
+export const dirLabel = (dir: string) => `${path.relative(process.cwd(), dir) || '.'}/`;
 
 /**
- * Upserts the models and segments of a directory by slug. Everything is validated before anything
- * is written (models against the warehouse, rules against their models), so a bad file changes nothing.
- * Nothing is deleted: objects that exist only in the service are left alone.
+ * Applies a directory of definition files by slug: models → segments → destinations → syncs, then
+ * (with `prune`) deletes in reverse. Everything is read and checked before anything is written, so
+ * a bad file changes nothing; a failing write stops the apply (PartialApplyError says how far it got).
  */
 export async function applyDirectory(options: ApplyOptions): Promise<PlanEntry[]> {
-  const definitions = await loadDefinitions(options.dir);
-  const rel = (file: string) => path.relative(process.cwd(), file) || file;
-  const plan: Array<PlanEntry & { run: () => Promise<unknown> }> = [];
-  const modelsBySlug = new Map<string, ModelDefinition>();
+  const kinds = options.kinds ?? DEFINITION_KINDS;
+  const dir = dirLabel(options.dir);
+  const files = await loadDefinitions(options.dir, { kinds });
+  const state = await readServiceState(options.services);
+  const checked = await checkDefinitions({ files, state, services: options.services, defaultSchema: options.defaultSchema, env: options.env ?? process.env, dir });
+  const plan = planChanges({ desired: checked.map((c) => c.desired), current: currentObjects(state, options.defaultSchema), kinds, prune: options.prune ?? false, dir });
+  if (!options.dryRun) await execute(plan, { checked, state, options });
+  return plan;
+}
 
-  for (const { file, definition } of definitions.models) {
-    const wrap = (error: unknown) => (error instanceof Error && 'errors' in error ? new DefinitionFileError(rel(file), (error as DefinitionFileError).errors ?? []) : error);
-    await options.models.validate(normalizeModelDefinition(definition, options.defaultSchema)).catch((error) => { throw wrap(error); });
-    modelsBySlug.set(definition.slug, definition);
-    const current = await existing(() => options.models.get(definition.slug));
-    const action: PlanAction = !current ? 'create' : isDeepStrictEqual(modelContent(current, options.defaultSchema), modelContent(definition, options.defaultSchema)) ? 'unchanged' : 'update';
-    plan.push({
-      kind: 'model', slug: definition.slug, action, file: rel(file),
-      run: () => (action === 'create' ? options.models.create(definition) : options.models.replace(definition.slug, definition)),
-    });
-  }
+type Write = PlanEntry & { action: AppliedChange['action'] };
+const isWrite = (entry: PlanEntry): entry is Write => entry.action === 'create' || entry.action === 'update' || entry.action === 'delete';
 
-  for (const { file, definition } of dependencyOrder(definitions.segments)) {
-    let model = modelsBySlug.get(definition.model);
-    if (!model) model = await existing(() => options.models.get(definition.model));
-    if (!model) throw new DefinitionFileError(rel(file), [{ pointer: '/model', message: `model "${definition.model}" is neither in ${rel(options.dir)} nor in the service` }]);
-    const problems = checkRuleStructure(definition.rule, ruleModelOf(model), { basePointer: '/rule' }).problems;
-    if (problems.length) throw new DefinitionFileError(rel(file), problems);
-    const current = await existing(() => options.segments.get(definition.slug));
-    const action: PlanAction = !current ? 'create' : sameSegmentContent(current, definition) ? 'unchanged' : 'update';
-    plan.push({
-      kind: 'segment', slug: definition.slug, action, file: rel(file),
-      run: () => (action === 'create' ? options.segments.create(definition) : options.segments.update(definition.slug, definition)),
-    });
-  }
-
-  if (!options.dryRun) {
-    for (const entry of plan) {
-      if (entry.action === 'unchanged') continue;
-      try {
-        await entry.run();
-      } catch (error) {
-        if (error instanceof Error && 'errors' in error) throw new DefinitionFileError(entry.file, (error as DefinitionFileError).errors ?? [{ message: error.message }]);
-        throw error;
-      }
+async function execute(plan: PlanEntry[], context: { checked: CheckedObject[]; state: ServiceState; options: ApplyOptions }): Promise<void> {
+  const bodies = new Map(context.checked.map((c) => [`${c.desired.kind} ${c.desired.slug}`, c.definition]));
+  const done: PlanEntry[] = [];
+  for (const entry of plan.filter(isWrite)) {
+    const before = entry.action === 'create' ? null : resourceOf(context.state, entry.kind, entry.slug);
+    let after: unknown;
+    try {
+      after = await write(context.options.services, entry, bodies.get(`${entry.kind} ${entry.slug}`));
+    } catch (error) {
+      throw new PartialApplyError(done, failureOf(entry, error));
+    }
+    done.push(entry);
+    try {
+      await context.options.onChange?.({ action: entry.action, kind: entry.kind, slug: entry.slug, before, after: after ?? null });
+    } catch (error) {
+      throw new PartialApplyError(done, error instanceof Error ? error : new Error(String(error)));
     }
   }
-  return plan.map(({ run: _run, ...entry }) => entry);
 }
 
-export function formatPlan(plan: PlanEntry[], options: { dryRun: boolean }): string {
-  const verb: Record<PlanAction, string> = options.dryRun
-    ? { create: 'would create', update: 'would update', unchanged: 'unchanged' }
-    : { create: 'created', update: 'updated', unchanged: 'unchanged' };
-  const lines = plan.map((e) => `${verb[e.action].padEnd(12)} ${e.kind.padEnd(7)} ${e.slug}  (${e.file})`);
-  const count = (a: PlanAction) => plan.filter((e) => e.action === a).length;
-  lines.push(options.dryRun
-    ? `plan: ${count('create')} to create, ${count('update')} to update, ${count('unchanged')} unchanged (dry run: nothing was changed)`
-    : `applied: ${count('create')} created, ${count('update')} updated, ${count('unchanged')} unchanged`);
-  return lines.join('\n');
+/** One create, replace or delete through the kind's service; resolves to the resource after it (deletes: nothing). */
+async function write(services: DefinitionServices, entry: Write, body: unknown): Promise<unknown> {
+  const { slug } = entry;
+  switch (entry.kind) {
+    case 'model': {
+      const def = body as ModelDefinition;
+      return entry.action === 'delete' ? services.models.delete(slug) : entry.action === 'create' ? services.models.create(def) : services.models.replace(slug, def);
+    }
+    case 'segment': {
+      const def = body as SegmentDefinition;
+      return entry.action === 'delete' ? services.segments.delete(slug) : entry.action === 'create' ? services.segments.create(def) : services.segments.update(slug, def);
+    }
+    case 'destination': {
+      const def = body as DestinationDefinition;
+      return entry.action === 'delete' ? services.destinations.delete(slug) : entry.action === 'create' ? services.destinations.create(def) : services.destinations.replace(slug, def);
+    }
+    case 'sync': {
+      const def = body as SyncDefinition;
+      return entry.action === 'delete' ? services.syncs.delete(slug) : entry.action === 'create' ? services.syncs.create(def) : services.syncs.replace(slug, def);
+    }
+  }
 }
 
+/** A service's refusal, named by the file (creates, updates) or the object (deletes, which have no file). */
+function failureOf(entry: Write, error: unknown): Error {
+  if (!(error instanceof AppError) || error instanceof DefinitionFileError) return error instanceof Error ? error : new Error(String(error));
+  if (entry.file) return new DefinitionFileError(entry.file, error.errors?.length ? error.errors : [{ pointer: '', message: error.message }]);
+  return new AppError(error.status, error.title, `could not delete ${entry.kind} "${entry.slug}": ${error.message}`, error.errors);
+}

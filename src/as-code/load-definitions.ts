@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { TSchema } from '@sinclair/typebox';
 import Ajv, { type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { SHARED_SCHEMAS } from '../api/app';
@@ -7,15 +8,23 @@ import { validationDetails } from '../api/problem';
 import { AppError, type ProblemDetail } from '../errors';
 import { ModelDefinitionSchema, type ModelDefinition } from '../models/model-schema';
 import { SegmentDefinitionSchema, type SegmentDefinition } from '../segments/segment-schema';
+import { SyncDefinitionSchema, type SyncDefinition } from '../syncs/sync-schema';
+import { DestinationFileSchema, literalSecretProblems, type DestinationFile } from './env-references';
 
 export interface LoadedFile<T> {
   file: string;
   definition: T;
 }
 
+/** The kinds of definition files, in the order apply writes them (deletes go in reverse). */
+export const DEFINITION_KINDS = ['model', 'segment', 'destination', 'sync'] as const;
+export type DefinitionKind = (typeof DEFINITION_KINDS)[number];
+
 export interface Definitions {
   models: LoadedFile<ModelDefinition>[];
   segments: LoadedFile<SegmentDefinition>[];
+  destinations: LoadedFile<DestinationFile>[];
+  syncs: LoadedFile<SyncDefinition>[];
 }
 
 /** A file that cannot be applied, with every problem in it. */
@@ -29,23 +38,38 @@ export class DefinitionFileError extends AppError {
   readonly file: string;
 }
 
-let validators: { model: ValidateFunction; segment: ValidateFunction } | undefined;
-function getValidators() {
+const SCHEMAS: Record<DefinitionKind, TSchema> = {
+  model: ModelDefinitionSchema, segment: SegmentDefinitionSchema, destination: DestinationFileSchema, sync: SyncDefinitionSchema,
+};
+
+let validators: Record<DefinitionKind, ValidateFunction> | undefined;
+function getValidators(): Record<DefinitionKind, ValidateFunction> {
   if (!validators) {
     const ajv = new Ajv({ allErrors: true, strict: false });
     addFormats.default(ajv);
     for (const schema of SHARED_SCHEMAS) ajv.addSchema(schema);
-    validators = { model: ajv.getSchema(ModelDefinitionSchema.$id!)!, segment: ajv.getSchema(SegmentDefinitionSchema.$id!)! };
+    ajv.addSchema(DestinationFileSchema);
+    validators = Object.fromEntries(DEFINITION_KINDS.map((kind) => [kind, ajv.getSchema(SCHEMAS[kind].$id!)!])) as Record<DefinitionKind, ValidateFunction>;
   }
   return validators;
 }
 
 /** Validates a parsed definition against the API's schema; throws with every problem. */
 export function validateDefinition(kind: 'model' | 'segment', file: string, definition: unknown): ModelDefinition | SegmentDefinition {
-  const validate = getValidators()[kind];
-  if (!validate(definition)) throw new DefinitionFileError(file, validationDetails(validate.errors ?? [], 'body'));
-  return definition as ModelDefinition | SegmentDefinition;
+  return checkFile(kind, file, definition as Record<string, unknown>) as ModelDefinition | SegmentDefinition;
 }
+
+/** Schema problems of one file; for destinations, credentials that are not environment references first. */
+function checkFile(kind: DefinitionKind, file: string, definition: Record<string, unknown>): unknown {
+  const validate = getValidators()[kind];
+  const secrets = kind === 'destination' ? literalSecretProblems(definition.credentials, typeof definition.slug === 'string' ? definition.slug : 'slug') : [];
+  const flagged = (pointer: string | undefined) => secrets.some((p) => pointer === p.pointer || pointer?.startsWith(`${p.pointer}/`));
+  const problems = validate(definition) ? [] : validationDetails(validate.errors ?? [], 'body').filter((p) => !flagged(p.pointer));
+  if (secrets.length || problems.length) throw new DefinitionFileError(file, [...secrets, ...problems]);
+  return definition;
+}
+
+const kindOfFile = (name: string): DefinitionKind | undefined => DEFINITION_KINDS.find((kind) => name.endsWith(`.${kind}.json`));
 
 async function readJson(file: string): Promise<Record<string, unknown>> {
   const text = await fs.readFile(file, 'utf8');
@@ -62,31 +86,24 @@ async function readJson(file: string): Promise<Record<string, unknown>> {
 }
 
 /**
- * Reads `*.model.json` and `*.segment.json` files of a directory (not recursive; `schema/` is skipped)
- * and validates each against the API's schemas.
+ * Reads the `*.model.json`, `*.segment.json`, `*.destination.json` and `*.sync.json` files of a
+ * directory (not recursive; `schema/` is skipped) and validates each against its file schema.
+ * `kinds` limits which files are read.
  */
-export async function loadDefinitions(dir: string): Promise<Definitions> {
+export async function loadDefinitions(dir: string, options: { kinds?: readonly DefinitionKind[] } = {}): Promise<Definitions> {
+  const kinds = new Set(options.kinds ?? DEFINITION_KINDS);
   const entries = (await fs.readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
-  const { model, segment } = getValidators();
-  const result: Definitions = { models: [], segments: [] };
-  for (const name of entries) {
-    const file = path.join(dir, name);
-    const kind = name.endsWith('.model.json') ? 'model' : name.endsWith('.segment.json') ? 'segment' : null;
-    if (!kind) continue;
-    const definition = await readJson(file);
-    const validate = kind === 'model' ? model : segment;
-    if (!validate(definition)) throw new DefinitionFileError(file, validationDetails(validate.errors ?? [], 'body'));
-    if (kind === 'model') result.models.push({ file, definition: definition as ModelDefinition });
-    else result.segments.push({ file, definition: definition as SegmentDefinition });
-  }
+  const result: Definitions = { models: [], segments: [], destinations: [], syncs: [] };
   const seen = new Map<string, string>();
-  const keyed = [
-    ...result.models.map((m) => ({ file: m.file, key: `model ${m.definition.slug}` })),
-    ...result.segments.map((s) => ({ file: s.file, key: `segment ${s.definition.slug}` })),
-  ];
-  for (const { file, key } of keyed) {
+  for (const name of entries) {
+    const kind = kindOfFile(name);
+    if (!kind || !kinds.has(kind)) continue;
+    const file = path.join(dir, name);
+    const definition = checkFile(kind, file, await readJson(file)) as { slug: string };
+    const key = `${kind} ${definition.slug}`;
     if (seen.has(key)) throw new DefinitionFileError(file, [{ pointer: '/slug', message: `${key} is also defined in ${seen.get(key)}` }]);
-    seen.set(key, file);
+    seen.set(key, path.relative(process.cwd(), file) || file);
+    (result[`${kind}s`] as LoadedFile<unknown>[]).push({ file, definition });
   }
   return result;
 }

@@ -6,6 +6,8 @@ import { maskIdentifier } from '../segments/mask';
 import { decodeCursor, isUuid, pageSize, toPage, type Page } from '../store/cursor';
 import type { Param } from '../compiler/ir';
 import type { Warehouse } from '../warehouse/warehouse';
+import { errorSummary, silentLogger, type Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
 import { acquireAdvisoryLock, connectionSettings, type HeldLock } from './advisory-lock';
 import { refreshOnBigQuery, runsScripts } from './bigquery-refresh';
 import { SNAPSHOT_TABLE, StateSql } from './state-sql';
@@ -50,6 +52,15 @@ export interface RefreshServiceOptions {
   warehouse: Warehouse;
   queries: SegmentQueries;
   stateSchema: string;
+  /** Run lifecycle lines (ids, counts, durations: never members). */
+  logger?: Logger;
+  metrics?: Metrics;
+}
+
+/** Who asked for a refresh, for its log lines. */
+export interface RefreshCause {
+  syncId?: string;
+  syncRunId?: string;
 }
 
 /**
@@ -63,10 +74,12 @@ export class RefreshService {
   private readonly sql: StateSql;
   private stateReady: Promise<void> | undefined;
   private readonly inFlight = new Set<Promise<unknown>>();
-  private readonly refreshedListeners: Array<(segmentId: string, cause?: { syncId?: string }) => void> = [];
+  private readonly refreshedListeners: Array<(segmentId: string, cause?: RefreshCause) => void> = [];
+  private readonly logger: Logger;
 
   constructor(private readonly options: RefreshServiceOptions) {
     this.sql = new StateSql(options.warehouse.dialect, options.stateSchema);
+    this.logger = options.logger ?? silentLogger();
   }
 
   /** Creates the state schema and applies its migrations, once per process (and safely across processes). */
@@ -113,7 +126,7 @@ export class RefreshService {
   }
 
   /** Called after every successful refresh (jobs enqueue the syncs that follow their segment). */
-  onRefreshed(listener: (segmentId: string, cause?: { syncId?: string }) => void): void {
+  onRefreshed(listener: (segmentId: string, cause?: RefreshCause) => void): void {
     this.refreshedListeners.push(listener);
   }
 
@@ -121,7 +134,7 @@ export class RefreshService {
    * Starts a refresh. Refused with 409 while another refresh of the segment runs (in any process).
    * With `wait`, resolves when the run has finished; otherwise as soon as it is recorded.
    */
-  async start(idOrSlug: string, options: { asOf?: Date; wait?: boolean; cause?: { syncId?: string } } = {}): Promise<RefreshRun> {
+  async start(idOrSlug: string, options: { asOf?: Date; wait?: boolean; cause?: RefreshCause; requestId?: string; jobId?: string } = {}): Promise<RefreshRun> {
     const loaded = await this.options.queries.loadSegment(idOrSlug);
     const asOf = options.asOf ?? new Date();
     const { compiled, identifierKinds } = this.options.queries.compileSnapshot(loaded, asOf);
@@ -139,12 +152,19 @@ export class RefreshService {
       await this.ensureState();
       await this.reconcile(loaded.id);
       // We hold the lock: any run still marked running was abandoned (its process died).
-      await db('refresh_runs').where({ segment_id: loaded.id, status: 'running' }).update({ status: 'failed', error: 'abandoned: the process running it stopped', finished_at: db.fn.now() });
+      const abandoned = await db('refresh_runs').where({ segment_id: loaded.id, status: 'running' }).update({ status: 'failed', error: 'abandoned: the process running it stopped', finished_at: db.fn.now() });
       const [row] = await db<RunRow>('refresh_runs')
         .insert({ id: randomUUID(), segment_id: loaded.id, segment_version: loaded.version, status: 'running', as_of: asOf, sql: compiled.sql, params: JSON.stringify(compiled.params) as never })
         .returning('*');
+      const log = this.logger.child({
+        runId: row!.id, segment: loaded.slug, segmentId: loaded.id,
+        ...(options.requestId ? { requestId: options.requestId } : {}), ...(options.jobId ? { jobId: options.jobId } : {}),
+        ...(options.cause?.syncId ? { syncId: options.cause.syncId } : {}), ...(options.cause?.syncRunId ? { syncRunId: options.cause.syncRunId } : {}),
+      });
+      if (abandoned) log.warn({ abandoned }, 'refresh runs abandoned by a stopped process marked failed');
+      log.info({ segmentVersion: loaded.version, asOf: asOf.toISOString(), dialect: this.options.warehouse.dialect }, 'refresh started');
       recorded(toRun(row!));
-      const finished = await this.execute(row!, lock, { segmentSlug: loaded.slug, identifierKinds, params: compiled.params.map((p) => p.value), typedParams: compiled.params });
+      const finished = await this.execute(row!, lock, { segmentSlug: loaded.slug, identifierKinds, params: compiled.params.map((p) => p.value), typedParams: compiled.params, log });
       if (finished.status === 'succeeded') for (const listener of this.refreshedListeners) listener(loaded.id, options.cause);
       return finished;
     });
@@ -164,9 +184,15 @@ export class RefreshService {
     await Promise.all([...this.inFlight]);
   }
 
-  private async execute(run: RunRow, lock: HeldLock, context: { segmentSlug: string; identifierKinds: string[]; params: unknown[]; typedParams: readonly Param[] }): Promise<RefreshRun> {
+  private async execute(run: RunRow, lock: HeldLock, context: { segmentSlug: string; identifierKinds: string[]; params: unknown[]; typedParams: readonly Param[]; log: Logger }): Promise<RefreshRun> {
     const { db, warehouse } = this.options;
+    const { log } = context;
     const started = Date.now();
+    let stageStarted = started;
+    const stageDone = (stage: string, fields: Record<string, unknown> = {}) => {
+      log.debug({ stage, stageMs: Date.now() - stageStarted, ...fields }, 'refresh stage done');
+      stageStarted = Date.now();
+    };
     let result: { size: number; entered: number; exited: number; table: string };
     try {
       const table = this.sql.snapshotTable(run.segment_id, run.id);
@@ -174,6 +200,7 @@ export class RefreshService {
         // The expensive part first: the new snapshot.
         await query(this.sql.createSnapshot(table, context.identifierKinds));
         await query(this.sql.fillSnapshot(table, context.identifierKinds, run.sql), context.params);
+        stageDone('snapshot');
         // On Postgres, refreshes of a segment also queue here, in the warehouse, from the pointer
         // read to the commit: a refresh whose metadata lock was lost cannot interleave with the one
         // that took over (and then fails at the fence below).
@@ -186,6 +213,7 @@ export class RefreshService {
         if (previous) await query(this.sql.logDifference('exit', previous, table), [run.segment_id, run.id, at]);
         const counts = new Map(((await query(this.sql.countEvents(), [run.id])) as Array<{ event: string; n: number | string }>).map((r) => [r.event, Number(r.n)]));
         const size = Number(((await query(this.sql.countRows(table))) as Array<{ n: number | string }>)[0]?.n ?? 0);
+        stageDone('membership_log', { firstRefresh: previous === null });
         await query(this.sql.deletePointer(), [run.segment_id]);
         await query(this.sql.insertPointer(), [run.segment_id, table, previous, run.id, at]);
         if (pointer?.previous_table && SNAPSHOT_TABLE.test(pointer.previous_table)) await query(this.sql.dropTable(pointer.previous_table));
@@ -198,9 +226,13 @@ export class RefreshService {
         return { size, entered, exited, table };
       });
     } catch (error) {
-      const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]!.slice(0, 500);
+      const message = errorSummary(error);
+      const durationMs = Date.now() - started;
+      // Warehouse errors name tables and columns, not values: the message is the run's own `error`.
+      log.error({ durationMs, error: message }, 'refresh failed');
+      this.options.metrics?.refreshFinished({ status: 'failed', durationMs });
       const [row] = await db<RunRow>('refresh_runs').where({ id: run.id }).update({
-        status: 'failed', finished_at: db.fn.now() as never, duration_ms: Date.now() - started, error: message,
+        status: 'failed', finished_at: db.fn.now() as never, duration_ms: durationMs, error: message,
       }).returning('*');
       if (!row) throw notFound('The segment was deleted while it refreshed.');
       return toRun(row);
@@ -208,6 +240,9 @@ export class RefreshService {
     // The warehouse committed: the run counts, whatever happens to the metadata store now. If it
     // cannot be told, the next refresh of the segment reconciles it from the warehouse.
     const durationMs = Date.now() - started;
+    stageDone('commit');
+    log.info({ status: 'succeeded', size: result.size, entered: result.entered, exited: result.exited, durationMs }, 'refresh finished');
+    this.options.metrics?.refreshFinished({ status: 'succeeded', durationMs });
     const succeeded = { size: result.size, entered: result.entered, exited: result.exited, duration_ms: durationMs, snapshot_table: result.table };
     const [row] = await db<RunRow>('refresh_runs').where({ id: run.id })
       .update({ status: 'succeeded', finished_at: db.fn.now() as never, error: null, ...succeeded }).returning('*')
@@ -234,10 +269,11 @@ export class RefreshService {
       this.sql.recordedRunsSince(), [segmentId, since.toISOString()],
     );
     for (const r of committed) {
-      await db('refresh_runs').where({ id: r.run_id }).whereNot({ status: 'succeeded' }).update({
+      const reconciled = await db('refresh_runs').where({ id: r.run_id }).whereNot({ status: 'succeeded' }).update({
         status: 'succeeded', error: null, size: Number(r.size), entered: Number(r.entered), exited: Number(r.exited),
         snapshot_table: r.snapshot_table, finished_at: new Date(String(r.finished_at instanceof Date ? r.finished_at.toISOString() : r.finished_at)),
       });
+      if (reconciled) this.logger.info({ runId: r.run_id, segmentId }, 'refresh run marked succeeded: the warehouse shows it committed');
     }
   }
 

@@ -12,8 +12,13 @@ export const TOKEN_USAGE = `  token create --name NAME --scopes read,write,run,a
 
 const CLI_ACTOR = { tokenId: null, name: 'cli' };
 
-/** `audiences token …`: runs on the server against the metadata database, so it works before any token exists. */
-export async function runTokenCommand(args: string[], deps: { tokens: TokensService; audit: AuditLog; log: (line: string) => void }): Promise<void> {
+export type TokenCommand =
+  | { kind: 'create'; name: string; scopes: Scope[]; expiresAt?: Date }
+  | { kind: 'list'; includeRevoked: boolean }
+  | { kind: 'revoke'; id: string };
+
+/** Arguments → command, before anything is opened: usage errors are instant. */
+export function parseTokenCommand(args: string[]): TokenCommand {
   const [sub, ...rest] = args;
   if (sub === 'create') {
     const { values } = parseArgs({ args: rest, options: { name: { type: 'string' }, scopes: { type: 'string' }, 'expires-in-days': { type: 'string' } } });
@@ -21,13 +26,26 @@ export async function runTokenCommand(args: string[], deps: { tokens: TokensServ
     const scopes = (values.scopes ?? '').split(',').map((s) => s.trim()).filter(Boolean);
     const unknown = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
     if (!scopes.length || unknown.length) throw new TokenUsageError(`--scopes must list some of ${SCOPES.join(', ')}${unknown.length ? ` (unknown: ${unknown.join(', ')})` : ''}`);
-    let expiresAt: Date | undefined;
-    if (values['expires-in-days'] !== undefined) {
-      const days = Number(values['expires-in-days']);
-      if (!Number.isInteger(days) || days < 1 || days > 3650) throw new TokenUsageError('--expires-in-days must be an integer from 1 to 3650');
-      expiresAt = new Date(Date.now() + days * 86_400_000);
-    }
-    const created = await deps.tokens.create({ name: values.name, scopes: scopes as Scope[], createdBy: 'cli', ...(expiresAt ? { expiresAt } : {}) });
+    if (values['expires-in-days'] === undefined) return { kind: 'create', name: values.name, scopes: scopes as Scope[] };
+    const days = Number(values['expires-in-days']);
+    if (!Number.isInteger(days) || days < 1 || days > 3650) throw new TokenUsageError('--expires-in-days must be an integer from 1 to 3650');
+    return { kind: 'create', name: values.name, scopes: scopes as Scope[], expiresAt: new Date(Date.now() + days * 86_400_000) };
+  }
+  if (sub === 'list') {
+    const { values } = parseArgs({ args: rest, options: { all: { type: 'boolean', default: false } } });
+    return { kind: 'list', includeRevoked: values.all ?? false };
+  }
+  if (sub === 'revoke') {
+    if (rest.length !== 1) throw new TokenUsageError('token revoke takes one token id');
+    return { kind: 'revoke', id: rest[0]! };
+  }
+  throw new TokenUsageError('token takes create, list or revoke');
+}
+
+/** `audiences token …`: runs on the server against the metadata database, so it works before any token exists. */
+export async function runTokenCommand(command: TokenCommand, deps: { tokens: TokensService; audit: AuditLog; log: (line: string) => void }): Promise<void> {
+  if (command.kind === 'create') {
+    const created = await deps.tokens.create({ name: command.name, scopes: command.scopes, createdBy: 'cli', ...(command.expiresAt ? { expiresAt: command.expiresAt } : {}) });
     const { token, ...shown } = created;
     await deps.audit.record({ actor: CLI_ACTOR, action: 'token.create', resourceType: 'token', resourceId: created.id, resourceSlug: created.name, after: shown });
     // The token alone on stdout, so `$(audiences token create …)` captures it; the rest on stderr.
@@ -35,11 +53,10 @@ export async function runTokenCommand(args: string[], deps: { tokens: TokensServ
     deps.log(token);
     return;
   }
-  if (sub === 'list') {
-    const { values } = parseArgs({ args: rest, options: { all: { type: 'boolean', default: false } } });
+  if (command.kind === 'list') {
     let cursor: string | undefined;
     do {
-      const page = await deps.tokens.list({ limit: 200, includeRevoked: values.all ?? false, ...(cursor ? { cursor } : {}) });
+      const page = await deps.tokens.list({ limit: 200, includeRevoked: command.includeRevoked, ...(cursor ? { cursor } : {}) });
       for (const t of page.data) {
         deps.log([t.id, t.prefix.padEnd(12), t.name.padEnd(20), t.scopes.join(','), t.revokedAt ? `revoked ${t.revokedAt}` : t.expiresAt ? `expires ${t.expiresAt}` : '', t.lastUsedAt ? `last used ${t.lastUsedAt}` : 'never used'].filter(Boolean).join('  '));
       }
@@ -47,13 +64,8 @@ export async function runTokenCommand(args: string[], deps: { tokens: TokensServ
     } while (cursor);
     return;
   }
-  if (sub === 'revoke') {
-    if (rest.length !== 1) throw new TokenUsageError('token revoke takes one token id');
-    const before = await deps.tokens.get(rest[0]!);
-    const after = await deps.tokens.revoke(rest[0]!);
-    await deps.audit.record({ actor: CLI_ACTOR, action: 'token.revoke', resourceType: 'token', resourceId: after.id, resourceSlug: after.name, before, after });
-    deps.log(`revoked token "${after.name}" (${after.id})`);
-    return;
-  }
-  throw new TokenUsageError('token takes create, list or revoke');
+  const before = await deps.tokens.get(command.id);
+  const after = await deps.tokens.revoke(command.id);
+  await deps.audit.record({ actor: CLI_ACTOR, action: 'token.revoke', resourceType: 'token', resourceId: after.id, resourceSlug: after.name, before, after });
+  deps.log(`revoked token "${after.name}" (${after.id})`);
 }

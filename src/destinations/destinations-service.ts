@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import Ajv, { type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { Knex } from 'knex';
 import { validationDetails } from '../api/problem';
-import { AppError, invalidRequest, notFound, type ProblemDetail } from '../errors';
+import { AppError, conflict, invalidRequest, notFound, type ProblemDetail } from '../errors';
 import { uniqueViolation } from '../models/models-service';
 import { decodeCursor, isUuid, pageSize, toPage, type Page } from '../store/cursor';
 import { checkIfMatch } from '../store/etag';
@@ -33,6 +33,13 @@ function secretStrings(value: unknown, into: string[] = []): string[] {
   if (typeof value === 'string' && value.length >= 4) into.push(value);
   else if (value && typeof value === 'object') for (const v of Object.values(value)) secretStrings(v, into);
   return into;
+}
+
+/** JSON with object keys sorted at every level: equal values, equal text. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v)
+    ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    : v));
 }
 
 export function scrub(message: string, secrets: string[]): string {
@@ -96,6 +103,43 @@ export class DestinationsService {
     }
     if (problems.length) throw invalidRequest('The destination definition is invalid.', problems);
     return { kind, config };
+  }
+
+  /**
+   * Checks a definition without storing it (audiences as code checks a whole directory before it
+   * writes). Returns it with the config as it would be stored: defaults filled in.
+   */
+  validate(def: DestinationDefinition, options: { credentialsRequired: boolean }): DestinationDefinition {
+    const { config } = this.checkDefinition(def, options);
+    return { ...def, config };
+  }
+
+  /**
+   * Whether the stored credentials are these. Compared here, by digest, so the stored secret never
+   * leaves the service (it is write-only everywhere else).
+   */
+  async credentialsEqual(idOrSlug: string, credentials: Record<string, unknown>): Promise<boolean> {
+    const row = await this.findRow(idOrSlug);
+    if (!row) throw notFound(`Destination "${idOrSlug}" does not exist.`);
+    const digest = (value: Record<string, unknown>) => createHash('sha256').update(canonicalJson(value)).digest();
+    return timingSafeEqual(digest(this.openCredentials(row)), digest(credentials));
+  }
+
+  /**
+   * A live destination for a definition that may not be stored yet, to check syncs against it;
+   * the stored credentials when it omits them.
+   */
+  async build(def: DestinationDefinition): Promise<Destination> {
+    const { kind, config } = this.checkDefinition(def, { credentialsRequired: false });
+    const stored = def.credentials === undefined ? await this.findRow(def.slug) : undefined;
+    const credentials = def.credentials ?? (stored ? this.openCredentials(stored) : {});
+    return kind.create({ config, credentials, endpoints: this.deps.registry.endpoints });
+  }
+
+  private openCredentials(row: DestinationRow): Record<string, unknown> {
+    if (row.credentials === null) return {};
+    if (!this.deps.secrets) throw encryptionKeyMissing();
+    return JSON.parse(this.deps.secrets.open(row.credentials, row.id)) as Record<string, unknown>;
   }
 
   private seal(id: string, credentials: Record<string, unknown> | undefined): string | null {
@@ -165,6 +209,8 @@ export class DestinationsService {
       const row = await this.findRow(idOrSlug, trx);
       if (!row) throw notFound(`Destination "${idOrSlug}" does not exist.`);
       checkIfMatch(options.ifMatch, row.version);
+      const used = await trx('syncs').where({ destination_id: row.id }).orderBy('slug').limit(20).pluck<string[]>('slug');
+      if (used.length) throw conflict(`Destination "${row.slug}" is used by syncs: ${used.join(', ')}. Delete them first.`);
       await trx('destinations').where({ id: row.id }).delete();
     });
   }
@@ -174,11 +220,7 @@ export class DestinationsService {
     const row = await this.findRow(idOrSlug);
     if (!row) throw notFound(`Destination "${idOrSlug}" does not exist.`);
     const kind = this.kindOf(row.kind);
-    let credentials: Record<string, unknown> = {};
-    if (row.credentials !== null) {
-      if (!this.deps.secrets) throw encryptionKeyMissing();
-      credentials = JSON.parse(this.deps.secrets.open(row.credentials, row.id)) as Record<string, unknown>;
-    }
+    const credentials = this.openCredentials(row);
     const destination = await kind.create({ config: row.config, credentials, endpoints: this.deps.registry.endpoints });
     return { destination, resource: toResource(row, this.deps.registry), secrets: secretStrings(credentials) };
   }

@@ -46,6 +46,16 @@ export function segmentContent(s: SegmentDefinition | Segment): Required<Segment
 export const sameSegmentContent = (a: SegmentDefinition | Segment, b: SegmentDefinition | Segment): boolean =>
   isDeepStrictEqual(segmentContent(a), segmentContent(b));
 
+/** Compiles the rule (dialect-independent): type errors become a 400 with pointers. */
+function typeCheck(rule: unknown, model: ModelDefinition, resolveSegment: (slug: string) => unknown): void {
+  try {
+    compileRule({ rule, model: compilerModelOf(model), dialect: 'postgres', asOf: new Date(), basePointer: '/rule', resolveSegment });
+  } catch (error) {
+    if (error instanceof CompileError) throw invalidRequest('The segment rule does not type-check against its model.', error.problems);
+    throw error;
+  }
+}
+
 export interface ListSegmentsOptions {
   limit?: number;
   cursor?: string;
@@ -116,16 +126,22 @@ export class SegmentsService {
     problems.push(...structure.problems);
     if (structure.segmentRefs.length) problems.push(...(await this.checkSegmentRefs(trx, def, model.id, selfId, structure.segmentRefs)));
     if (problems.length) throw invalidRequest('The segment is invalid.', problems);
-    // Type-check: compile it (dialect-independent), with the other segments for in_segment.
+    // Type-check, with the other segments for in_segment.
     const others = (await trx('segments').where('model_id', model.id).select('id', 'slug', 'rule')) as Array<{ id: string; slug: string; rule: unknown }>;
     const rules = new Map(others.filter((o) => o.id !== selfId).map((o) => [o.slug, o.rule]));
-    try {
-      compileRule({ rule: def.rule, model: compilerModelOf(model.definition), dialect: 'postgres', asOf: new Date(), basePointer: '/rule', resolveSegment: (slug) => rules.get(slug) });
-    } catch (error) {
-      if (error instanceof CompileError) throw invalidRequest('The segment rule does not type-check against its model.', error.problems);
-      throw error;
-    }
+    typeCheck(def.rule, model.definition, (slug) => rules.get(slug));
     return { modelId: model.id };
+  }
+
+  /**
+   * A rule against a model: shape, names and types. Takes the model and the other segments' rules
+   * as values, so audiences as code can check a segment before its model or the segments it uses
+   * are stored (reference existence and cycles are the caller's to check).
+   */
+  checkRule(rule: unknown, model: ModelDefinition, resolveSegment: (slug: string) => unknown): void {
+    const { problems } = checkRuleStructure(rule, ruleModelOf(model), { basePointer: '/rule' });
+    if (problems.length) throw invalidRequest('The segment is invalid.', problems);
+    typeCheck(rule, model, resolveSegment);
   }
 
   private async checkSegmentRefs(trx: Knex, def: Required<SegmentDefinition>, modelId: string, selfId: string | null, refs: string[]): Promise<ProblemDetail[]> {
@@ -199,6 +215,9 @@ export class SegmentsService {
       if (!current) throw notFound(`Segment "${idOrSlug}" does not exist.`);
       checkIfMatch(options.ifMatch, current.version);
       await this.refuseIfReferenced(trx, current.slug, 'deleted');
+      // A 409 naming them, rather than the foreign key's error.
+      const syncs = await trx('syncs').where({ segment_id: current.id }).orderBy('slug').limit(20).pluck<string[]>('slug');
+      if (syncs.length) throw conflict(`Segment "${current.slug}" is used by syncs: ${syncs.join(', ')}. Delete them first.`);
       await trx('segments').where({ id: current.id }).delete();
     });
   }

@@ -60,6 +60,17 @@ export interface DeliveryInput {
   sleep?: (ms: number) => Promise<void>;
   signal?: AbortSignal;
   onProgress?: (counts: DeliveryCounts) => void;
+  /** Told what happens to each batch (logs, metrics). */
+  observer?: DeliveryObserver;
+}
+
+/** Batch events, in counts only: no member, identifier or payload ever reaches an observer. */
+export interface DeliveryObserver {
+  batchDelivered?(event: { phase: Phase; batchSeq: number; rows: number; confirmed: number; rejected: number; attempts: number; durationMs: number }): void;
+  /** Rows refused, by reason: by us (no usable identifier) or by the platform (invalid entries). */
+  rowsRejected?(event: { phase: Phase; reason: string; count: number; by: 'us' | 'platform' }): void;
+  /** A request failed; `retryInMs` is null when the batch is not retried (permanent, too long a wait, out of attempts). */
+  batchFailed?(event: { phase: Phase; batchSeq: number; attempt: number; error: DestinationError; retryInMs: number | null }): void;
 }
 
 interface PreparedPage { page: PlanRow[]; members: PreparedMember[]; rejections: RowRejectionRecord[] }
@@ -76,6 +87,12 @@ const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 export function backoffDelay(attempt: number, policy: RetryPolicy, retryAfterMs?: number, random: () => number = Math.random): number {
   const exp = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
   return Math.max(retryAfterMs ?? 0, Math.round(exp / 2 + (exp / 2) * random()));
+}
+
+function tally(reasons: string[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const reason of reasons) out.set(reason, (out.get(reason) ?? 0) + 1);
+  return out;
 }
 
 const asConsent = (value: unknown, fallback: ConsentStatus): ConsentStatus => {
@@ -159,6 +176,7 @@ export async function deliverPlan(input: DeliveryInput, options: { phases: Phase
       members.push(prepared.member);
     }
     counts.rejected += rejections.length;
+    for (const [reason, count] of tally(rejections.map((r) => r.reason))) input.observer?.rowsRejected?.({ phase, reason, count, by: 'us' });
     return { page, members, rejections };
   }
 
@@ -185,6 +203,11 @@ export async function deliverPlan(input: DeliveryInput, options: { phases: Phase
     counts.sent += members.length;
     counts.confirmed += Math.max(0, delivered.received - delivered.invalid);
     counts.rejected += Math.max(delivered.invalid, delivered.rejected.length);
+    // Platforms sample invalid entries: those they do not name count under a reason of their own.
+    const platformReasons = tally(delivered.rejected.map((r) => r.reason));
+    const unnamed = delivered.invalid - delivered.rejected.length;
+    if (unnamed > 0) platformReasons.set('invalid_entry', (platformReasons.get('invalid_entry') ?? 0) + unnamed);
+    for (const [reason, count] of platformReasons) input.observer?.rowsRejected?.({ phase, reason, count, by: 'platform' });
     for (const r of delivered.rejected) rejections.push({ memberKey: r.memberKey, op: page.find((p) => p.member_key === r.memberKey)?.op ?? 'add', phase, reason: r.reason, ...(r.detail ? { detail: r.detail } : {}) });
     await settle(phase, prepared);
   }
@@ -195,27 +218,36 @@ export async function deliverPlan(input: DeliveryInput, options: { phases: Phase
       ...(input.consent ? { consent: input.consent.default } : {}),
       ...(input.signal ? { signal: input.signal } : {}),
     };
+    const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       if (stopped) return undefined;
       await input.limiter.acquire();
       counts.requests += 1;
       try {
-        return phase === 'add'
+        const result = phase === 'add'
           ? await input.destination.add(input.audience, members, context)
           : await input.destination.remove(input.audience, members, context);
+        input.observer?.batchDelivered?.({
+          phase, batchSeq, rows: members.length, confirmed: Math.max(0, result.received - result.invalid), rejected: Math.max(result.invalid, result.rejected.length),
+          attempts: attempt, durationMs: Date.now() - started,
+        });
+        return result;
       } catch (error) {
         const failure = error instanceof DestinationError ? error : new DestinationError('retryable', error instanceof Error ? error.message : String(error), { platform: input.destination.platform });
+        const waitTooLong = (failure.details.retryAfterMs ?? 0) > input.retry.maxRetryAfterMs;
+        const retryInMs = failure.retryable && !waitTooLong && attempt < input.retry.attempts ? backoffDelay(attempt, input.retry, failure.details.retryAfterMs) : null;
+        input.observer?.batchFailed?.({ phase, batchSeq, attempt, error: failure, retryInMs });
         if (!failure.retryable) {
           stopped ??= { reason: failure.message, failure: failure.failure };
           return undefined;
         }
-        if ((failure.details.retryAfterMs ?? 0) > input.retry.maxRetryAfterMs) {
+        if (waitTooLong) {
           stopped ??= { reason: `${failure.message} (the platform asks to wait ${Math.ceil(failure.details.retryAfterMs! / 1000)} s; the next run resumes)`, failure: failure.failure };
           return undefined;
         }
-        if (attempt >= input.retry.attempts) return undefined;
+        if (retryInMs === null) return undefined;
         counts.retries += 1;
-        await sleep(backoffDelay(attempt, input.retry, failure.details.retryAfterMs));
+        await sleep(retryInMs);
       }
     }
   }

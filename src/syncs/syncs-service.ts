@@ -6,12 +6,15 @@ import { DestinationError, type Destination, type IdentifierKind } from '../dest
 import { scrub, type DestinationsService } from '../destinations/destinations-service';
 import { NORMALIZER_VERSION, platformKinds, prepareMember, type IdentityPlatform } from '../destinations/identity';
 import { AppError, conflict, invalidRequest, notFound, unprocessable, type ProblemDetail } from '../errors';
+import type { ModelDefinition } from '../models/model-schema';
 import { uniqueViolation } from '../models/models-service';
 import type { SegmentQueries } from '../segments/segment-queries';
 import { decodeCursor, isUuid, pageSize, toPage, type Page } from '../store/cursor';
 import { checkIfMatch } from '../store/etag';
 import type { Warehouse } from '../warehouse/warehouse';
-import { deliverPlan, type DeliveryCounts, type PlanRow, type RetryPolicy, type RowRejectionRecord } from './deliver';
+import { errorSummary, silentLogger, type Logger } from '../observability/logger';
+import { platformErrorClass, type Metrics } from '../observability/metrics';
+import { deliverPlan, type DeliveryCounts, type DeliveryObserver, type PlanRow, type RetryPolicy, type RowRejectionRecord } from './deliver';
 import { needsApproval } from './guardrails';
 import { limiterFor } from './rate-limiter';
 import type { Lookalike, LookalikeRequest, SyncDefinition, SyncOptions, SyncPlan, SyncResource, SyncRun } from './sync-schema';
@@ -20,7 +23,7 @@ import { SyncSql, type PlanOp } from './sync-sql';
 interface SyncRow {
   id: string; slug: string; name: string; segment_id: string; destination_id: string; remote_audience_id: string;
   mapping: Record<string, string>; options: SyncOptions; schedule: SyncResource['schedule']; enabled: boolean; version: number;
-  created_at: Date; updated_at: Date; segment_slug?: string; destination_slug?: string;
+  created_at: Date; updated_at: Date; segment_slug?: string; destination_slug?: string; destination_kind?: string;
 }
 
 interface RunRow {
@@ -31,7 +34,8 @@ interface RunRow {
 }
 
 const DEFAULT_OPTIONS = { mode: 'mirror', removalThreshold: 0.2, removalFloor: 10, defaultRegion: 'US', maxStalenessMinutes: 60 } as const;
-const optionsOf = (o: SyncOptions | undefined) => ({ ...DEFAULT_OPTIONS, ...o });
+/** Options with their defaults filled in: what a sync runs with, and what its resource shows. */
+export const syncOptionsOf = (o: SyncOptions | undefined) => ({ ...DEFAULT_OPTIONS, ...o });
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 const toRun = (r: RunRow): SyncRun => ({
@@ -53,9 +57,18 @@ export interface SyncsServiceOptions {
   queries: SegmentQueries;
   stateSchema: string;
   retry?: Partial<RetryPolicy>;
-  /** Structured log lines (ids and counts only, never identifiers). */
-  log?: (message: string, fields: Record<string, unknown>) => void;
+  /** Run lifecycle lines (ids, counts, durations: never members, identifiers or secrets). */
+  logger?: Logger;
+  metrics?: Metrics;
 }
+
+/** Who started a run, for its log lines. */
+interface RunOrigin {
+  requestId?: string;
+  jobId?: string;
+}
+
+const originOf = (o: RunOrigin): RunOrigin => ({ ...(o.requestId ? { requestId: o.requestId } : {}), ...(o.jobId ? { jobId: o.jobId } : {}) });
 
 const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 500, maxDelayMs: 30_000, maxRetryAfterMs: 5 * 60_000 };
 
@@ -88,13 +101,13 @@ export class SyncsService {
 
   private select(db: Knex = this.deps.db) {
     return db<SyncRow>('syncs as y').join('segments as s', 's.id', 'y.segment_id').join('destinations as d', 'd.id', 'y.destination_id')
-      .select('y.*', 's.slug as segment_slug', 'd.slug as destination_slug');
+      .select('y.*', 's.slug as segment_slug', 'd.slug as destination_slug', 'd.kind as destination_kind');
   }
 
   private toResource(row: SyncRow): SyncResource {
     return {
       id: row.id, slug: row.slug, name: row.name, segmentId: row.segment_id, segment: row.segment_slug!, destinationId: row.destination_id, destination: row.destination_slug!,
-      remoteAudienceId: row.remote_audience_id, mapping: row.mapping, options: optionsOf(row.options), schedule: row.schedule ?? null, enabled: row.enabled,
+      remoteAudienceId: row.remote_audience_id, mapping: row.mapping, options: syncOptionsOf(row.options), schedule: row.schedule ?? null, enabled: row.enabled,
       version: row.version, createdAt: row.created_at.toISOString(), updatedAt: row.updated_at.toISOString(),
     };
   }
@@ -121,22 +134,22 @@ export class SyncsService {
     return destination.platform;
   }
 
-  /** Mapping and options against the segment's model and the destination's platform: 400 with pointers. */
-  private async checkDefinition(def: SyncDefinition, destination: Destination): Promise<{ segmentId: string; modelIdentifiers: string[]; hasConsent: Record<string, boolean> }> {
-    const segment = await this.deps.queries.loadSegment(def.segment).catch((error: unknown) => {
-      if (error instanceof AppError && error.status === 404) throw invalidRequest(`Segment "${def.segment}" does not exist.`, [{ pointer: '/segment', message: 'no such segment' }]);
-      throw error;
-    });
-    const modelIdentifiers = Object.entries(segment.definition.identifiers ?? {}).filter(([, v]) => typeof v === 'string').map(([k]) => k);
-    const accepted = new Set(platformKinds(this.identityOf(destination)).map((k) => k.kind));
+  /**
+   * Mapping, options and schedule against the segment's model and the destination's platform: 400
+   * with pointers. Takes them as values, so a definition whose segment or destination is not stored
+   * yet can be checked (audiences as code checks a whole directory before it writes).
+   */
+  validate(def: SyncDefinition, targets: { model: ModelDefinition; destination: Destination }): void {
+    const modelIdentifiers = Object.entries(targets.model.identifiers ?? {}).filter(([, v]) => typeof v === 'string').map(([k]) => k);
+    const identity = this.identityOf(targets.destination);
+    const accepted = new Set(platformKinds(identity).map((k) => k.kind));
     const problems: ProblemDetail[] = [];
     for (const [field, identifier] of Object.entries(def.mapping)) {
-      if (!accepted.has(field as IdentifierKind)) problems.push({ pointer: `/mapping/${field}`, message: `the ${this.identityOf(destination)} platform takes no "${field}"; it takes ${[...accepted].join(', ')}` });
+      if (!accepted.has(field as IdentifierKind)) problems.push({ pointer: `/mapping/${field}`, message: `the ${identity} platform takes no "${field}"; it takes ${[...accepted].join(', ')}` });
       if (!modelIdentifiers.includes(String(identifier))) problems.push({ pointer: `/mapping/${field}`, message: `the model of segment "${def.segment}" has no identifier "${String(identifier)}"; it has ${modelIdentifiers.join(', ') || 'none'}` });
     }
-    const consent = segment.definition.consent ?? {};
-    const hasConsent = { ad_user_data: typeof consent.ad_user_data === 'string', ad_personalization: typeof consent.ad_personalization === 'string' };
-    if (def.options?.consent?.source === 'model' && !hasConsent.ad_user_data && !hasConsent.ad_personalization) {
+    const consent = targets.model.consent ?? {};
+    if (def.options?.consent?.source === 'model' && typeof consent.ad_user_data !== 'string' && typeof consent.ad_personalization !== 'string') {
       problems.push({ pointer: '/options/consent/source', message: 'the segment\'s model declares no consent columns' });
     }
     if (def.schedule?.type === 'cron') {
@@ -144,8 +157,16 @@ export class SyncsService {
       if (def.schedule.timezone && !validTimeZone(def.schedule.timezone)) problems.push({ pointer: '/schedule/timezone', message: `unknown time zone "${def.schedule.timezone}"` });
     }
     if (problems.length) throw invalidRequest('The sync definition is invalid.', problems);
-    const id = (await this.deps.db('segments').where(isUuid(def.segment) ? { id: def.segment } : { slug: def.segment }).first('id')) as { id: string };
-    return { segmentId: id.id, modelIdentifiers, hasConsent };
+  }
+
+  /** The stored segment, and the definition checked against its model and the destination. */
+  private async checkDefinition(def: SyncDefinition, destination: Destination): Promise<{ segmentId: string }> {
+    const segment = await this.deps.queries.loadSegment(def.segment).catch((error: unknown) => {
+      if (error instanceof AppError && error.status === 404) throw invalidRequest(`Segment "${def.segment}" does not exist.`, [{ pointer: '/segment', message: 'no such segment' }]);
+      throw error;
+    });
+    this.validate(def, { model: segment.definition, destination });
+    return { segmentId: segment.id };
   }
 
   async create(def: SyncDefinition): Promise<SyncResource> {
@@ -281,7 +302,7 @@ export class SyncsService {
       await warehouse.query(sql.createPlan(snapshot.table));
       const counts = await this.planCounts(sql);
       const sizes = await this.sizes(sql, snapshot.table);
-      const options = optionsOf(row.options);
+      const options = syncOptionsOf(row.options);
       const kinds = Object.entries(row.mapping).map(([kind, column]) => ({ kind: kind as IdentifierKind, column }));
       // Expected rejections: every planned row through the same normalization, a page at a time.
       let expectedRejections = 0;
@@ -363,7 +384,7 @@ export class SyncsService {
    * Starts a run. With an idempotency key, a retried request returns the run the first one started.
    * 409 while another run of the sync is in progress (in any process).
    */
-  async startRun(idOrSlug: string, options: { idempotencyKey?: string; trigger?: SyncRun['trigger']; wait?: boolean } = {}): Promise<{ run: SyncRun; replayed: boolean }> {
+  async startRun(idOrSlug: string, options: { idempotencyKey?: string; trigger?: SyncRun['trigger']; wait?: boolean } & RunOrigin = {}): Promise<{ run: SyncRun; replayed: boolean }> {
     const row = await this.findRow(idOrSlug);
     if (options.idempotencyKey) {
       const existing = await this.deps.db<RunRow>('sync_runs').where({ sync_id: row.id, idempotency_key: options.idempotencyKey }).first();
@@ -399,7 +420,7 @@ export class SyncsService {
       await lock.release();
       throw error;
     }
-    const execution = this.track(this.execute(row, run!, lock, { approved: false }));
+    const execution = this.track(this.execute(row, run!, lock, { approved: false, origin: originOf(options) }));
     if (options.wait) return { run: await execution, replayed: false };
     return { run: toRun(run!), replayed: false };
   }
@@ -424,7 +445,7 @@ export class SyncsService {
   }
 
   /** Approves a run held by a guardrail and sends its plan. */
-  async approve(runId: string, options: { wait?: boolean } = {}): Promise<SyncRun> {
+  async approve(runId: string, options: { wait?: boolean } & RunOrigin = {}): Promise<SyncRun> {
     const run = isUuid(runId) ? await this.deps.db<RunRow>('sync_runs').where({ id: runId }).first() : undefined;
     if (!run) throw notFound(`Sync run "${runId}" does not exist.`);
     if (run.status !== 'needs_approval') throw conflict(`Sync run ${run.id} is ${run.status}; only a run that needs approval can be approved.`);
@@ -437,7 +458,7 @@ export class SyncsService {
       await lock.release();
       throw conflict(`Sync run ${run.id} is no longer waiting for approval.`);
     }
-    const execution = this.track(this.execute(row, claimed, lock, { approved: true }));
+    const execution = this.track(this.execute(row, claimed, lock, { approved: true, origin: originOf(options) }));
     return options.wait ? execution : toRun(claimed);
   }
 
@@ -446,11 +467,50 @@ export class SyncsService {
     return rows[0]!;
   }
 
+  /** A run's logger: every line names the run, its sync and destination, and who started it. */
+  private runLogger(sync: SyncRow, run: RunRow, origin: RunOrigin): Logger {
+    return (this.deps.logger ?? silentLogger()).child({
+      runId: run.id, sync: sync.slug, syncId: sync.id, segment: sync.segment_slug, destination: sync.destination_slug, destinationKind: sync.destination_kind,
+      trigger: run.trigger, ...(origin.requestId ? { requestId: origin.requestId } : {}), ...(origin.jobId ? { jobId: origin.jobId } : {}),
+    });
+  }
+
+  /** Batch events → debug lines and metrics (counts only). */
+  private deliveryObserver(sync: SyncRow, log: Logger, secrets: string[]): DeliveryObserver {
+    const destination = { slug: sync.destination_slug ?? sync.destination_id, kind: sync.destination_kind ?? 'unknown' };
+    const { metrics } = this.deps;
+    return {
+      batchDelivered: (e) => {
+        log.debug(e, 'batch delivered');
+        metrics?.rowsDelivered(destination, { sent: e.rows, confirmed: e.confirmed });
+      },
+      rowsRejected: (e) => {
+        log.debug(e, 'rows rejected');
+        metrics?.rowsRefused(destination, { reason: e.reason, count: e.count });
+      },
+      batchFailed: ({ error, ...e }) => {
+        const fields = {
+          ...e, failure: error.failure, errorClass: platformErrorClass(error), code: error.details.code, status: error.details.status,
+          retryAfterMs: error.details.retryAfterMs, error: scrub(errorSummary(error), secrets),
+        };
+        if (e.retryInMs === null) log.warn(fields, 'batch failed, not retried');
+        else log.info(fields, 'batch failed, retrying');
+        metrics?.platformError(destination.kind, error);
+      },
+    };
+  }
+
   /** Runs a sync holding its lock; always releases it. Errors end up in the run, not thrown. */
-  private async execute(sync: SyncRow, run: RunRow, lock: HeldLock, options: { approved: boolean }): Promise<SyncRun> {
+  private async execute(sync: SyncRow, run: RunRow, lock: HeldLock, options: { approved: boolean; origin: RunOrigin }): Promise<SyncRun> {
     const started = Date.now();
+    const log = this.runLogger(sync, run, options.origin);
     const timings: Record<string, number> = { ...run.timings };
-    const mark = (stage: string, since: number) => { timings[stage] = (timings[stage] ?? 0) + (Date.now() - since); };
+    const mark = (stage: string, since: number) => {
+      timings[stage] = (timings[stage] ?? 0) + (Date.now() - since);
+      log.debug({ stage, stageMs: Date.now() - since }, 'sync stage done');
+    };
+    const finished = (status: string) => this.deps.metrics?.syncFinished({ status, durationMs: Date.now() - started });
+    log.info({ approved: options.approved }, options.approved ? 'sync run approved, sending' : 'sync run started');
     const controller = new AbortController();
     this.controllers.add(controller);
     this.runsHere.add(run.id);
@@ -461,11 +521,11 @@ export class SyncsService {
     try {
       const columns = await this.planColumns(sync);
       const sql = this.sqlFor(sync.id, columns);
-      const syncOptions = optionsOf(sync.options);
+      const syncOptions = syncOptionsOf(sync.options);
       if (!options.approved) {
         // 1. A fresh snapshot.
         let t = Date.now();
-        const refreshRunId = await this.ensureFresh(sync, syncOptions.maxStalenessMinutes);
+        const refreshRunId = await this.ensureFresh(sync, syncOptions.maxStalenessMinutes, { syncRunId: run.id, ...options.origin }, log);
         mark('refresh', t);
         const snapshot = await this.deps.refresh.currentSnapshot(sync.segment_id);
         if (!snapshot) throw new Error('the segment has no snapshot after its refresh');
@@ -480,11 +540,13 @@ export class SyncsService {
         const sizes = await this.sizes(sql, snapshot.table);
         mark('plan', t);
         uncommitted = counts.add + (syncOptions.mode === 'add_only' ? 0 : counts.remove) + counts.change;
+        log.info({ adds: counts.add, removes: counts.remove, changes: counts.change, destinationSize: sizes.destination, segmentSize: sizes.segment, mode: syncOptions.mode }, 'sync run planned');
         await this.update(run.id, { refresh_run_id: refreshRunId ?? snapshot.run?.id ?? null, planned_adds: counts.add, planned_removes: syncOptions.mode === 'add_only' ? 0 : counts.remove, planned_changes: counts.change, timings });
         // 3. Guardrails.
         const reason = needsApproval({ adds: counts.add, removes: counts.remove, changes: counts.change, destinationSize: sizes.destination, segmentSize: sizes.segment }, syncOptions);
         if (reason) {
-          this.deps.log?.('sync run needs approval', { syncId: sync.id, runId: run.id, reason });
+          log.warn({ reason, durationMs: Date.now() - started }, 'sync run needs approval');
+          finished('needs_approval');
           return toRun(await this.update(run.id, { status: 'needs_approval', reason, timings }));
         }
       }
@@ -521,6 +583,7 @@ export class SyncsService {
         estimatedTotal: { remove: syncOptions.mode === 'add_only' ? 0 : planned.remove + planned.change, add: planned.add + planned.change },
         signal: controller.signal,
         onProgress: (c) => { void this.progress(run.id, c); },
+        observer: this.deliveryObserver(sync, log, secrets),
       }, { phases: syncOptions.mode === 'add_only' ? ['add'] : ['remove', 'add'] });
       mark('send', t);
       // 5. Commit what was delivered, in one warehouse transaction.
@@ -540,11 +603,16 @@ export class SyncsService {
       };
       const status = outcome.stopped || failed > 0 ? 'failed' : 'succeeded';
       const error = outcome.stopped ? `${outcome.stopped.failure}: ${scrub(outcome.stopped.reason, secrets)}` : failed > 0 ? `${failed} planned rows could not be delivered; the next run re-sends them` : null;
-      this.deps.log?.('sync run finished', { syncId: sync.id, runId: run.id, status, sent: counts.sent, rejected: counts.rejected, failed });
+      log[status === 'succeeded' ? 'info' : 'warn']({
+        status, sent: counts.sent, confirmed: counts.confirmed, rejected: counts.rejected, failed, requests: counts.requests, retries: counts.retries,
+        identifierRejections: counts.identifierRejections, timings, durationMs: Date.now() - started, ...(error ? { error } : {}),
+      }, 'sync run finished');
+      finished(status);
       return toRun(await this.update(run.id, { status, error, ...fields }));
     } catch (error) {
       const message = scrub((error instanceof Error ? error.message : String(error)).split('\n')[0]!.slice(0, 500), instantiated?.secrets ?? []);
-      this.deps.log?.('sync run failed', { syncId: sync.id, runId: run.id, error: message });
+      log.error({ error: message, uncommitted, durationMs: Date.now() - started }, 'sync run failed');
+      finished('failed');
       return toRun(await this.update(run.id, { status: 'failed', error: message, failed: uncommitted, finished_at: this.deps.db.fn.now(), timings: JSON.stringify(timings) }));
     } finally {
       this.controllers.delete(controller);
@@ -566,15 +634,16 @@ export class SyncsService {
   }
 
   /** Refreshes the segment when its snapshot is missing, older than allowed, or of an older segment version. */
-  private async ensureFresh(sync: SyncRow, maxStalenessMinutes: number): Promise<string | null> {
+  private async ensureFresh(sync: SyncRow, maxStalenessMinutes: number, cause: { syncRunId: string } & RunOrigin, log: Logger): Promise<string | null> {
     const snapshot = await this.deps.refresh.currentSnapshot(sync.segment_id);
     const segment = (await this.deps.db('segments').where({ id: sync.segment_id }).first('version')) as { version: number };
     const run = snapshot?.run;
     const fresh = run && run.segmentVersion === segment.version && Date.now() - new Date(run.startedAt).getTime() <= maxStalenessMinutes * 60_000;
     if (fresh) return null;
+    log.info({ snapshotRunId: run?.id ?? null }, 'segment snapshot stale or missing: refreshing it first');
     for (let attempt = 0; ; attempt++) {
       try {
-        const refreshed = await this.deps.refresh.start(sync.segment_id, { wait: true, cause: { syncId: sync.id } });
+        const refreshed = await this.deps.refresh.start(sync.segment_id, { wait: true, cause: { syncId: sync.id, syncRunId: cause.syncRunId }, ...originOf(cause) });
         if (refreshed.status !== 'succeeded') throw new Error(`the refresh of the segment failed: ${refreshed.error ?? 'unknown error'}`);
         return refreshed.id;
       } catch (error) {

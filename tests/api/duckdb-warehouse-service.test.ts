@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app';
+import { injectAsAdmin } from '../support/auth';
 import { loadConfig } from '../../src/config';
 import { openRuntime, type Runtime } from '../../src/runtime';
 import { createWarehouse } from '../../src/warehouse/create-warehouse';
@@ -38,6 +39,7 @@ beforeAll(async () => {
   runtime = await openRuntime(config, { log: () => {} });
   app = await buildApp({ services: runtime, logLevel: 'silent' });
   await app.ready();
+  await injectAsAdmin(app, runtime.tokens);
 });
 
 afterAll(async () => {

@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import knex, { type Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app';
+import { injectAsAdmin } from '../support/auth';
 import { RefreshService, type RefreshRun } from '../../src/audiences/refresh-service';
 import { AppError } from '../../src/errors';
 import type { Runtime } from '../../src/runtime';
@@ -92,6 +93,7 @@ beforeAll(async () => {
   other = await fixture.openRuntime();
   otherApp = await buildApp({ services: other, logLevel: 'silent' });
   await otherApp.ready();
+  await injectAsAdmin(otherApp, other.tokens);
   for (const spec of shopSegments) await auditedRefresh(spec.slug, `${spec.slug} (first run)`);
 });
 

@@ -15,6 +15,10 @@
  *             overhead against the fake's own time, peak RSS   → tests/bench/sync/results.md (sync/run.ts;
  *             SYNC_BENCH_SIZES, SYNC_BENCH_DESTINATIONS; smoke: 10,000 members)
  *                                                           → tests/bench/identity-results.md
+ *   load      HTTP load with wrk (needs `wrk` on PATH, else skipped): bare fastify vs GET /v1/segments vs
+ *             POST /v1/segments/preview of `node src/bin.mjs serve` (demo, 50,000 customers) at 1/16/64
+ *             connections, 15 s each: req/s, p50/p99, non-2xx   → tests/bench/load/results.md (load/run.ts;
+ *             LOAD_BENCH_CONNECTIONS, LOAD_BENCH_DURATION_S; smoke: 5,000 customers, 3 s per run)
  *
  * Knobs (see the suite files for all of them):
  *   BENCH_CUSTOMERS (1000000), BENCH_MAX_EVENTS (20 → ≈ 10M events), BENCH_RUNS (5), BENCH_COMPILE_MS (2000),
@@ -24,7 +28,8 @@
  *   BENCH_OUT_DIR: write the reports there instead of next to the suites.
  * BENCH_SMOKE=1 only changes defaults (explicit knobs win): 20,000 customers, 2 runs, 200 ms per
  * compile measurement, refresh at 20,000 customers with 1 repetition, identity on 20,000 values ×
- * 2 runs (IDENTITY_BENCH_N, IDENTITY_BENCH_RUNS), reports in a temporary directory.
+ * 2 runs (IDENTITY_BENCH_N, IDENTITY_BENCH_RUNS), load at 5,000 customers with 3 s wrk runs, reports in a
+ * temporary directory.
  *
  * Prints each suite's report path and a summary of the headline numbers.
  *
@@ -40,7 +45,7 @@ import { pathToFileURL } from 'node:url';
 import { log } from './stats';
 
 const HERE = import.meta.dirname;
-const SUITES = ['compiler', 'refresh', 'identity', 'sync'] as const;
+const SUITES = ['compiler', 'refresh', 'identity', 'sync', 'load'] as const;
 type Suite = (typeof SUITES)[number];
 
 function applySmokeDefaults(): void {
@@ -50,6 +55,9 @@ function applySmokeDefaults(): void {
     BENCH_COMPILE_MS: '200',
     REFRESH_BENCH_SIZES: '20000',
     SYNC_BENCH_SIZES: '10000',
+    LOAD_BENCH_CUSTOMERS: '5000',
+    LOAD_BENCH_DURATION_S: '3',
+    LOAD_BENCH_WARMUP_S: '1',
     REFRESH_BENCH_REPS: '1',
     IDENTITY_BENCH_N: '20000',
     IDENTITY_BENCH_RUNS: '2',
@@ -96,6 +104,10 @@ async function main(): Promise<void> {
   if (suites.includes('sync')) {
     const { runSyncBench } = await import('./sync/run');
     await attempt('sync', runSyncBench);
+  }
+  if (suites.includes('load')) {
+    const { runLoadBench } = await import('./load/run');
+    await attempt('load', runLoadBench);
   }
   if (suites.includes('identity')) {
     if (!fs.existsSync(identityFile)) {

@@ -32,7 +32,8 @@ const clients: pg.Client[] = [];
 function cli(args: string[], databaseUrl?: string): Promise<Run> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of ['DATABASE_URL', 'WAREHOUSE_URL', 'DATA_DIR', 'EMBEDDED_PG_PORT', 'DEMO', 'SEGMENTS_DIR', 'TEST_DATABASE_URL', 'NODE_OPTIONS']) delete env[name];
-  Object.assign(env, { LOG_LEVEL: 'warn', DATA_DIR: unusedDataDir }, databaseUrl ? { DATABASE_URL: databaseUrl } : {});
+  // The demo's file destination writes under FILE_DESTINATION_ROOT (DATA_DIR/exports by default).
+  Object.assign(env, { LOG_LEVEL: 'warn', DATA_DIR: unusedDataDir, FILE_DESTINATION_ROOT: path.join(tmp, 'exports') }, databaseUrl ? { DATABASE_URL: databaseUrl } : {});
   return new Promise((resolve) => {
     execFile(process.execPath, ['src/bin.mjs', ...args], { cwd: REPO_ROOT, env, timeout: 30_000 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
@@ -82,7 +83,7 @@ const planLines = (stdout: string, verb: string) =>
 beforeAll(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'audiences-cli-'));
   unusedDataDir = path.join(tmp, 'data-dir-must-not-exist');
-  const files = (await fs.readdir(SEGMENTS_DIR)).filter((f) => f.endsWith('.segment.json') || f.endsWith('.model.json'));
+  const files = (await fs.readdir(SEGMENTS_DIR)).filter((f) => /\.(model|segment|destination|sync)\.json$/.test(f));
   definitionCount = files.length;
   segmentSlugs = [];
   for (const file of files.filter((f) => f.endsWith('.segment.json'))) {
@@ -108,7 +109,7 @@ describe('usage', () => {
     const run = await cli([]);
     expect(run.code).toBe(2);
     expect(run.stdout).toMatch(/^usage: audiences <command>/);
-    for (const command of ['serve', 'migrate', 'apply DIR [--dry-run]', 'openapi', 'schemas']) expect(run.stdout).toContain(command);
+    for (const command of ['serve', 'migrate', 'apply DIR [--dry-run] [--prune]', 'export DIR [--force]', 'openapi', 'schemas']) expect(run.stdout).toContain(command);
   });
 
   it('rejects an unknown command with exit code 2', async () => {
@@ -142,7 +143,7 @@ describe('migrate and apply against DATABASE_URL', () => {
     expect(second.stdout).toContain('metadata store is up to date');
 
     const { rows } = await db.client.query<{ name: string }>('select name from knex_migrations order by id');
-    expect(rows.map((r) => r.name)).toEqual(['0001_models_and_segments', '0002_refresh_runs', '0003_destinations', '0004_syncs']);
+    expect(rows.map((r) => r.name)).toEqual(['0001_models_and_segments', '0002_refresh_runs', '0003_destinations', '0004_syncs', '0005_tokens_and_audit']);
   });
 
   it('apply --dry-run plans every definition and writes nothing', async () => {
@@ -151,8 +152,11 @@ describe('migrate and apply against DATABASE_URL', () => {
     const wouldCreate = planLines(run.stdout, 'would create');
     expect(wouldCreate).toContain('would create model customers (segments/customers.model.json)');
     for (const slug of segmentSlugs) expect(wouldCreate.some((line) => line.startsWith(`would create segment ${slug} (`))).toBe(true);
+    expect(wouldCreate).toContain('would create destination demo-files (segments/demo-files.destination.json)');
+    expect(wouldCreate).toContain('would create sync us-high-value-to-files (segments/us-high-value-to-files.sync.json)');
     expect(wouldCreate).toHaveLength(definitionCount);
     expect(run.stdout).toContain(`plan: ${definitionCount} to create, 0 to update, 0 unchanged (dry run: nothing was changed)`);
+    expect(await count(db.client, 'syncs')).toBe(0);
 
     expect(await count(db.client, 'models')).toBe(0);
     expect(await count(db.client, 'segments')).toBe(0);
@@ -172,6 +176,11 @@ describe('migrate and apply against DATABASE_URL', () => {
     expect(rows).toEqual(segmentSlugs.map((slug) => ({ slug, version: 1 })));
     expect(await count(db.client, 'models')).toBe(1);
     expect(await count(db.client, 'segment_versions')).toBe(segmentSlugs.length);
+    const syncs = await db.client.query<{ slug: string; schedule: unknown }>('select slug, schedule from syncs order by slug');
+    expect(syncs.rows).toEqual([
+      { slug: 'lapsed-customers-to-files', schedule: { type: 'after_refresh' } },
+      { slug: 'us-high-value-to-files', schedule: { type: 'cron', cron: '*/5 * * * *', timezone: 'UTC' } },
+    ]);
   });
 
   it('a second apply changes nothing', async () => {
@@ -281,5 +290,62 @@ describe('apply with an invalid file changes nothing', () => {
     const ok = await cli(['apply', dir], db.url);
     expect(ok).toMatchObject({ code: 0, stderr: '' });
     expect(await count(db.client, 'segments')).toBe(segmentSlugs.length);
+  });
+});
+
+describe('export, then apply and --prune', () => {
+  let db: { url: string; client: pg.Client };
+  let dir: string;
+  beforeAll(async () => {
+    db = await seededDatabase();
+    expect((await cli(['apply', 'segments'], db.url)).code).toBe(0);
+    dir = path.join(tmp, 'exported');
+  });
+
+  it('export writes every definition; applying it changes nothing', async () => {
+    const exported = await cli(['export', dir], db.url);
+    expect(exported).toMatchObject({ code: 0, stderr: '' });
+    expect(exported.stdout).toContain(`wrote ${definitionCount} definition files to `);
+    expect((await fs.readdir(dir)).filter((f) => f.endsWith('.json')).sort()).toEqual((await fs.readdir(SEGMENTS_DIR)).filter((f) => /\.(model|segment|destination|sync)\.json$/.test(f)).sort());
+    // The demo has no credentials, so no variables to set.
+    expect(exported.stdout).not.toContain('environment variables');
+    const again = await cli(['export', dir], db.url);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('--force');
+
+    const run = await cli(['apply', dir], db.url);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(run.stdout).toContain(`applied: 0 created, 0 updated, ${definitionCount} unchanged`);
+  });
+
+  it('a removed sync file is kept and listed; --prune --dry-run shows the delete; --prune deletes it', async () => {
+    await fs.rm(path.join(dir, 'us-high-value-to-files.sync.json'));
+    const kept = await cli(['apply', dir], db.url);
+    expect(kept).toMatchObject({ code: 0, stderr: '' });
+    expect(planLines(kept.stdout, 'not in')).toEqual(['not in exported/ sync us-high-value-to-files (kept; --prune deletes)'.replace('exported/', `${path.relative(REPO_ROOT, dir)}/`)]);
+    expect(kept.stdout).toContain(`applied: 0 created, 0 updated, ${definitionCount - 1} unchanged, 1 not in`);
+
+    const dry = await cli(['apply', dir, '--prune', '--dry-run'], db.url);
+    expect(dry).toMatchObject({ code: 0, stderr: '' });
+    expect(planLines(dry.stdout, 'would delete').map((l) => l.split(' (')[0])).toEqual(['would delete sync us-high-value-to-files']);
+    expect(await count(db.client, 'syncs')).toBe(2);
+
+    const pruned = await cli(['apply', dir, '--prune'], db.url);
+    expect(pruned).toMatchObject({ code: 0, stderr: '' });
+    expect(planLines(pruned.stdout, 'deleted').map((l) => l.split(' (')[0])).toEqual(['deleted sync us-high-value-to-files']);
+    const { rows } = await db.client.query<{ slug: string }>('select slug from syncs');
+    expect(rows).toEqual([{ slug: 'lapsed-customers-to-files' }]);
+  });
+
+  it('a literal secret in a destination file: the file and the pointer, never the value', async () => {
+    const secret = 'EAAJliteralSecretThatMustNotBePrinted';
+    await fs.writeFile(path.join(dir, 'meta.destination.json'), JSON.stringify({
+      slug: 'meta', name: 'Meta', kind: 'meta_custom_audience', config: { adAccountId: 'act_1' }, credentials: { accessToken: secret },
+    }));
+    const run = await cli(['apply', dir, '--dry-run'], db.url);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('meta.destination.json');
+    expect(run.stderr).toContain('/credentials/accessToken: must be an environment reference like {"env": "AUDIENCES_DEST_META_ACCESS_TOKEN"}');
+    expect(`${run.stdout}${run.stderr}`).not.toContain(secret);
   });
 });

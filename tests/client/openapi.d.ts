@@ -14,12 +14,16 @@ export interface paths {
         /**
          * List models
          * @description Lists models ordered by slug, a page at a time.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         get: operations["listModels"];
         put?: never;
         /**
          * Create a model
          * @description Creates a model after checking it against the live warehouse: the table and every column must exist with a compatible type. A mismatch is a 422 listing every problem.
+         *
+         *     Needs a token with the `write` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         post: operations["createModel"];
         delete?: never;
@@ -38,17 +42,23 @@ export interface paths {
         /**
          * Get a model
          * @description Returns one model by id or slug. The ETag header carries its version for If-Match.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         get: operations["getModel"];
         /**
          * Replace a model
          * @description Replaces a model definition. It is checked against the warehouse like a new one, and refused with 409 if a segment of the model would stop making sense. Send If-Match to avoid overwriting a concurrent change.
+         *
+         *     Needs a token with the `write` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         put: operations["replaceModel"];
         post?: never;
         /**
          * Delete a model
          * @description Deletes a model that no segment uses (409 otherwise).
+         *
+         *     Needs a token with the `write` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         delete: operations["deleteModel"];
         options?: never;
@@ -66,12 +76,16 @@ export interface paths {
         /**
          * List segments
          * @description Lists segments ordered by slug, a page at a time, optionally of one model or with one tag.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         get: operations["listSegments"];
         put?: never;
         /**
          * Create a segment
          * @description Creates a segment. The rule is checked against the model: one-key operator objects, known operators with the right arguments, `var` paths that exist, size and depth limits. Every problem is reported with a JSON pointer.
+         *
+         *     Needs a token with the `write` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         post: operations["createSegment"];
         delete?: never;
@@ -90,6 +104,8 @@ export interface paths {
         /**
          * Get a segment
          * @description Returns one segment by id or slug. The ETag header carries its version for If-Match.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         get: operations["getSegment"];
         put?: never;
@@ -97,6 +113,8 @@ export interface paths {
         /**
          * Delete a segment
          * @description Deletes a segment and its versions. Refused with 409 while another segment uses it through `in_segment`.
+         *
+         *     Needs a token with the `write` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         delete: operations["deleteSegment"];
         options?: never;
@@ -104,6 +122,8 @@ export interface paths {
         /**
          * Update a segment
          * @description Changes the given fields and keeps the previous definition as a version. A request that changes nothing writes no version. Send If-Match with the ETag of your last read to avoid overwriting a concurrent change (412).
+         *
+         *     Needs a token with the `write` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         patch: operations["updateSegment"];
         trace?: never;
@@ -118,6 +138,8 @@ export interface paths {
         /**
          * List versions of a segment
          * @description Every definition the segment has had, newest first. Version 1 is the definition it was created with.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         get: operations["listSegmentVersions"];
         put?: never;
@@ -140,6 +162,8 @@ export interface paths {
         /**
          * Compile a segment to SQL
          * @description Returns the one parameterized query the segment compiles to in a dialect, with its typed parameters and any warnings. Nothing runs.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         post: operations["compileSegment"];
         delete?: never;
@@ -160,6 +184,8 @@ export interface paths {
         /**
          * Preview an unsaved rule
          * @description Compiles a rule that is not saved as a segment and runs it on the warehouse: the number of members and a sample of at most 100 (identifiers masked unless `reveal` is true). Bad rules get 400 with a pointer into `rule`.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 60 per minute for this and the other warehouse and platform operations per token.
          */
         post: operations["previewSegment"];
         delete?: never;
@@ -178,6 +204,8 @@ export interface paths {
         /**
          * Count a segment
          * @description Runs the segment on the warehouse and returns how many rows it selects at the as-of time.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 60 per minute for this and the other warehouse and platform operations per token.
          */
         get: operations["countSegment"];
         put?: never;
@@ -200,6 +228,8 @@ export interface paths {
         /**
          * Evaluate a segment on one record
          * @description Says whether one record (not from the warehouse) is a member, using json-logic-js with the same extensions and semantics the SQL has. Useful to test a rule.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         post: operations["evaluateSegment"];
         delete?: never;
@@ -220,6 +250,8 @@ export interface paths {
         /**
          * Refresh a segment
          * @description Materializes the segment in the warehouse and records who entered and exited since the last refresh. Returns 202 with the running run, or with `wait=true` 200 with the finished run. Two refreshes of a segment never overlap, also across processes: 409 while one runs.
+         *
+         *     Needs a token with the `run` scope (or `admin`). Time limit: 900 s. Rate limit: 60 per minute for this and the other warehouse and platform operations per token.
          */
         post: operations["refreshSegment"];
         delete?: never;
@@ -238,6 +270,8 @@ export interface paths {
         /**
          * List refresh runs of a segment
          * @description Runs of the segment, newest first, with their counts, timings, the SQL they ran and any error.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         get: operations["listRefreshRuns"];
         put?: never;
@@ -258,6 +292,8 @@ export interface paths {
         /**
          * Get a refresh run
          * @description One run: status, size, entered, exited, duration, segment version and SQL.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         get: operations["getRefreshRun"];
         put?: never;
@@ -278,6 +314,8 @@ export interface paths {
         /**
          * List members of a segment
          * @description Members of the latest refresh, ordered by member key. Identifiers are masked unless `reveal=true`.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         get: operations["listSegmentMembers"];
         put?: never;
@@ -298,6 +336,8 @@ export interface paths {
         /**
          * Who entered and exited
          * @description Enter and exit events of the segment between `since` (inclusive) and `until` (exclusive; default now), in time order.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         get: operations["listSegmentChanges"];
         put?: never;
@@ -318,6 +358,8 @@ export interface paths {
         /**
          * Size over time
          * @description Size, entered and exited for every successful refresh, oldest first (at most 10,000), optionally between `since` and `until`.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         get: operations["getSegmentHistory"];
         put?: never;
@@ -338,6 +380,8 @@ export interface paths {
         /**
          * List warehouse tables
          * @description Lists the tables and views the service can see in the warehouse, optionally of one schema.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 60 per minute for this and the other warehouse and platform operations per token.
          */
         get: operations["listWarehouseTables"];
         put?: never;
@@ -358,6 +402,8 @@ export interface paths {
         /**
          * Describe a table and draft a model
          * @description Describes a warehouse table (columns, types, primary key) and drafts a model from it: typed attributes, identifiers guessed from column names, and has-many relationships from foreign keys that point at the table. Edit the draft, then create it with createModel.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 60 per minute for this and the other warehouse and platform operations per token.
          */
         get: operations["draftModelFromTable"];
         put?: never;
@@ -378,6 +424,8 @@ export interface paths {
         /**
          * List destination kinds
          * @description The destination kinds this server can build, with the JSON Schemas of their `config` and `credentials`.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         get: operations["listDestinationKinds"];
         put?: never;
@@ -398,12 +446,16 @@ export interface paths {
         /**
          * List destinations
          * @description Lists destinations ordered by slug, a page at a time. Credentials are never returned.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         get: operations["listDestinations"];
         put?: never;
         /**
          * Create a destination
          * @description Creates a destination of a kind with its configuration and credentials. `config` and `credentials` are validated against the kind's schemas (400 with pointers under `/config` and `/credentials`). Credentials are encrypted at rest (AES-256-GCM) and never returned; 503 when the server has no encryption key.
+         *
+         *     Needs a token with the `write` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         post: operations["createDestination"];
         delete?: never;
@@ -422,17 +474,23 @@ export interface paths {
         /**
          * Get a destination
          * @description Returns one destination by id or slug, without its credentials. The ETag header carries its version for If-Match.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         get: operations["getDestination"];
         /**
          * Replace a destination
          * @description Replaces a destination's name, slug, configuration and (when given) credentials; without `credentials` the stored ones are kept. The kind cannot change. Send If-Match to avoid overwriting a concurrent change.
+         *
+         *     Needs a token with the `write` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         put: operations["replaceDestination"];
         post?: never;
         /**
          * Delete a destination
          * @description Deletes a destination and its stored credentials. Audiences it created on the platform are left as they are.
+         *
+         *     Needs a token with the `write` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         delete: operations["deleteDestination"];
         options?: never;
@@ -452,6 +510,8 @@ export interface paths {
         /**
          * Test a destination's connection
          * @description Checks that the platform can be reached with the stored credentials (Meta: the ad account; Google: the customer; file: the directory is writable). A failed check is a 200 with `ok: false`, the platform's answer (secrets removed) and its failure class.
+         *
+         *     Needs a token with the `write` scope (or `admin`). Time limit: 30 s. Rate limit: 60 per minute for this and the other warehouse and platform operations per token.
          */
         post: operations["testDestination"];
         delete?: never;
@@ -470,12 +530,16 @@ export interface paths {
         /**
          * List syncs
          * @description Lists syncs ordered by slug, a page at a time.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         get: operations["listSyncs"];
         put?: never;
         /**
          * Create a sync
          * @description Connects a segment to a destination. The mapping names which model identifiers are sent as which platform fields (400 with pointers when the model or the platform lacks one). Creating a sync creates the remote audience once — or adopts `remoteAudience.id` — and keeps its id. 502 when the platform cannot be reached or refuses.
+         *
+         *     Needs a token with the `write` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         post: operations["createSync"];
         delete?: never;
@@ -494,17 +558,23 @@ export interface paths {
         /**
          * Get a sync
          * @description Returns one sync by id or slug.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         get: operations["getSync"];
         /**
          * Replace a sync
          * @description Replaces name, slug, mapping, options, schedule and enabled. The segment, destination and remote audience cannot change. A new mapping starts the sync state over (the next run re-sends everyone). Send If-Match to avoid overwriting a concurrent change.
+         *
+         *     Needs a token with the `write` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         put: operations["replaceSync"];
         post?: never;
         /**
          * Delete a sync
          * @description Deletes the sync, its runs and its state in the warehouse. The audience on the platform is left as it is. 409 while a run is in progress.
+         *
+         *     Needs a token with the `write` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         delete: operations["deleteSync"];
         options?: never;
@@ -524,6 +594,8 @@ export interface paths {
         /**
          * Plan a sync (dry run)
          * @description What a run would do against the current snapshot: adds, removes and changes (computed in the warehouse), members that would be rejected, whether a guardrail would hold the run, and hashed samples. Sends nothing. 409 before the segment's first refresh.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 60 per minute for this and the other warehouse and platform operations per token.
          */
         post: operations["planSync"];
         delete?: never;
@@ -542,12 +614,16 @@ export interface paths {
         /**
          * List runs of a sync
          * @description Runs of a sync, newest first, with their counts.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         get: operations["listSyncRuns"];
         put?: never;
         /**
          * Start a sync run
          * @description Refreshes the segment if its snapshot is stale, plans in the warehouse, checks the guardrails (a removal spike or an emptied segment → `needs_approval`), then sends normalized, hashed batches and commits what was delivered. `Idempotency-Key`: a retried request returns the first run (200, `Idempotent-Replayed: true`). 409 while another run of the sync is in progress.
+         *
+         *     Needs a token with the `run` scope (or `admin`). Time limit: 900 s. Rate limit: 60 per minute for this and the other warehouse and platform operations per token.
          */
         post: operations["startSyncRun"];
         delete?: never;
@@ -566,6 +642,8 @@ export interface paths {
         /**
          * Get a sync run
          * @description One run: status, counts planned / sent / confirmed / rejected / failed, timings, and why it waits or stopped.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         get: operations["getSyncRun"];
         put?: never;
@@ -588,6 +666,8 @@ export interface paths {
         /**
          * Approve a held run
          * @description Sends the plan of a run a guardrail held (`needs_approval`). 409 when the run is not waiting (approved already, superseded by a newer run, or finished).
+         *
+         *     Needs a token with the `run` scope (or `admin`). Time limit: 900 s. Rate limit: 60 per minute for this and the other warehouse and platform operations per token.
          */
         post: operations["approveSyncRun"];
         delete?: never;
@@ -606,6 +686,8 @@ export interface paths {
         /**
          * List rejected rows of a run
          * @description Members of a run that were not sent (no usable identifier) or that the platform refused, with the reason. Identifier values are never included.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         get: operations["listSyncRunRejections"];
         put?: never;
@@ -626,12 +708,16 @@ export interface paths {
         /**
          * List lookalikes of a sync
          * @description Lookalike audiences seeded by this sync.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         get: operations["listLookalikes"];
         put?: never;
         /**
          * Create a lookalike audience
          * @description Creates a lookalike seeded by the sync's audience (Meta: ratio and country or location spec; Google: expansion level and countries). A seed that is too small is a 422 with the numbers.
+         *
+         *     Needs a token with the `run` scope (or `admin`). Time limit: 30 s. Rate limit: 60 per minute for this and the other warehouse and platform operations per token.
          */
         post: operations["createLookalike"];
         delete?: never;
@@ -650,8 +736,148 @@ export interface paths {
         /**
          * Get a lookalike
          * @description One lookalike with its status read from the platform.
+         *
+         *     Needs a token with the `read` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
          */
         get: operations["getLookalike"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List tokens
+         * @description Tokens without their secrets; revoked ones only with `includeRevoked=true`.
+         *
+         *     Needs a token with the `admin` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
+         */
+        get: operations["listTokens"];
+        put?: never;
+        /**
+         * Create a token
+         * @description Creates an API token with the given scopes. The response is the only time the token is shown; only its SHA-256 is stored.
+         *
+         *     Needs a token with the `admin` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
+         */
+        post: operations["createToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tokens/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a token
+         * @description One token, without its secret.
+         *
+         *     Needs a token with the `admin` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
+         */
+        get: operations["getToken"];
+        put?: never;
+        post?: never;
+        /**
+         * Revoke a token
+         * @description The token stops working at once on this server (within seconds on other servers sharing the database). Revoked tokens stay listed for the audit log; revoking twice is harmless.
+         *
+         *     Needs a token with the `admin` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
+         */
+        delete: operations["revokeToken"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List audit events
+         * @description Every change made through the API or the CLI, newest first, with the resource before and after (secrets redacted). Filters combine with AND.
+         *
+         *     Needs a token with the `admin` scope (or `admin`). Time limit: 30 s. Rate limit: 600 per minute per token.
+         */
+        get: operations["listAuditEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/healthz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Liveness
+         * @description Answers 200 while the process serves HTTP; checks no dependency (see getReadiness). No authentication.
+         */
+        get: operations["getHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/readyz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Readiness
+         * @description Checks the metadata database, the warehouse (a trivial query) and the job queue, each within 2000 ms, and reports each with its latency. A process without workers is ready and says so. 503 when a check fails; `errors` names each failed check. No authentication.
+         */
+        get: operations["getReadiness"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus metrics
+         * @description Metrics in the Prometheus text format: process metrics, HTTP request durations by route pattern, refresh and sync runs by status and duration, rows sent / confirmed / rejected per destination, platform errors by class, job queue depths. No authentication (restrict it at the network if needed).
+         */
+        get: operations["getMetrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1385,6 +1611,91 @@ export interface components {
         LookalikeList: {
             data: components["schemas"]["Lookalike"][];
         };
+        /** @description An API token (without its secret). */
+        Token: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** @description The first characters of the token, to recognise it; the token itself is never stored. */
+            prefix: string;
+            scopes: ("read" | "write" | "run" | "admin")[];
+            /** @description Name of the token that created it, `cli` or `bootstrap`. */
+            createdBy: string;
+            /** Format: date-time */
+            createdAt: string;
+            expiresAt: string | null;
+            /** @description To the minute. */
+            lastUsedAt: string | null;
+            revokedAt: string | null;
+        };
+        /** @description A new token, with its secret (shown once). */
+        CreatedToken: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** @description The first characters of the token, to recognise it; the token itself is never stored. */
+            prefix: string;
+            scopes: ("read" | "write" | "run" | "admin")[];
+            /** @description Name of the token that created it, `cli` or `bootstrap`. */
+            createdBy: string;
+            /** Format: date-time */
+            createdAt: string;
+            expiresAt: string | null;
+            /** @description To the minute. */
+            lastUsedAt: string | null;
+            revokedAt: string | null;
+            /** @description The bearer token. Shown only in this response: store it now. */
+            token: string;
+        };
+        TokenRequest: {
+            /** @description What the token is for, e.g. `ci-apply` or `looker-dashboard`. */
+            name: string;
+            scopes: ("read" | "write" | "run" | "admin")[];
+            /**
+             * Format: date-time
+             * @description When it stops working; never when absent.
+             */
+            expiresAt?: string;
+        };
+        /** @description Tokens, oldest first. */
+        TokenPage: {
+            data: components["schemas"]["Token"][];
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            nextCursor: string | null;
+        };
+        /** @description One change: who, what, when, from what to what. */
+        AuditEvent: {
+            /** @description Increasing with time. */
+            id: string;
+            /** Format: date-time */
+            at: string;
+            actor: {
+                /** @description Null for commands run on the server (`audiences apply`, `audiences token create`). */
+                tokenId: string | null;
+                /** @description The token's name at the time, or `cli` / `cli:apply`. */
+                name: string;
+            };
+            /** @description `<resource>.<verb>`, e.g. `segment.update`, `sync.run`, `token.revoke`. */
+            action: string;
+            resource: {
+                /** @description `model`, `segment`, `destination`, `sync`, `refresh_run`, `sync_run`, `lookalike`, `token`. */
+                type: string;
+                id: string | null;
+                slug: string | null;
+            };
+            /** @description The request's `x-request-id`, to find it in the logs. */
+            requestId: string | null;
+            /** @description The resource before the change (null for creates and runs); secrets redacted. */
+            before: unknown;
+            /** @description The resource after the change (null for deletes); secrets redacted. */
+            after: unknown;
+        };
+        /** @description Audit events, newest first. */
+        AuditEventPage: {
+            data: components["schemas"]["AuditEvent"][];
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            nextCursor: string | null;
+        };
     };
     responses: never;
     parameters: never;
@@ -1523,6 +1834,78 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -1537,6 +1920,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -1736,6 +2139,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The request conflicts with the current state (duplicate slug, resource in use). */
             409: {
                 headers: {
@@ -1822,6 +2269,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -1836,6 +2311,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -1939,6 +2434,50 @@ export interface operations {
                     "application/json": components["schemas"]["Model"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -1959,6 +2498,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -1973,6 +2540,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -2176,6 +2763,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -2302,6 +2933,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -2316,6 +2975,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -2346,6 +3025,50 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description No such resource. */
             404: {
@@ -2407,6 +3130,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -2421,6 +3172,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -2524,6 +3295,78 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -2538,6 +3381,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -2667,6 +3530,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The request conflicts with the current state (duplicate slug, resource in use). */
             409: {
                 headers: {
@@ -2727,6 +3634,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -2741,6 +3676,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -2809,6 +3764,50 @@ export interface operations {
                     "application/json": components["schemas"]["Segment"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -2829,6 +3828,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -2843,6 +3870,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -2873,6 +3920,50 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description No such resource. */
             404: {
@@ -2934,6 +4025,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -2948,6 +4067,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -3073,6 +4212,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -3173,6 +4356,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -3187,6 +4398,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -3319,6 +4550,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -3339,6 +4614,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -3353,6 +4656,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -3434,6 +4757,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -3454,6 +4821,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -3468,6 +4863,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -3578,6 +4993,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The request body is larger than the limit. */
             413: {
                 headers: {
@@ -3644,6 +5103,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -3658,6 +5145,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -3723,6 +5230,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -3769,6 +5320,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -3783,6 +5362,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -3864,6 +5463,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -3924,6 +5567,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -3938,6 +5609,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -4043,6 +5734,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -4083,6 +5818,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -4097,6 +5860,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -4180,6 +5963,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -4200,6 +6027,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -4214,6 +6069,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -4287,6 +6162,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -4307,6 +6226,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -4321,6 +6268,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -4400,6 +6367,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -4420,6 +6431,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -4434,6 +6473,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -4510,6 +6569,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -4530,6 +6633,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -4544,6 +6675,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -4617,6 +6768,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -4637,6 +6832,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -4651,6 +6874,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -4718,6 +6961,78 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -4732,6 +7047,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -4877,6 +7212,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -4897,6 +7276,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -4911,6 +7318,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -4981,6 +7408,78 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -4995,6 +7494,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -5078,6 +7597,78 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -5092,6 +7683,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -5186,6 +7797,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The request conflicts with the current state (duplicate slug, resource in use). */
             409: {
                 headers: {
@@ -5246,6 +7901,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -5266,7 +7949,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The server is not configured for this (e.g. no encryption key for destination credentials). */
+            /** @description The server is not configured for this (e.g. no encryption key for destination credentials), or the request took longer than its time limit. */
             503: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -5332,6 +8015,50 @@ export interface operations {
                     "application/json": components["schemas"]["Destination"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -5352,6 +8079,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -5366,6 +8121,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -5461,6 +8236,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -5561,6 +8380,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -5581,7 +8428,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The server is not configured for this (e.g. no encryption key for destination credentials). */
+            /** @description The server is not configured for this (e.g. no encryption key for destination credentials), or the request took longer than its time limit. */
             503: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -5625,6 +8472,50 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description No such resource. */
             404: {
@@ -5686,6 +8577,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -5700,6 +8619,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -5741,6 +8680,50 @@ export interface operations {
                     "application/json": components["schemas"]["ConnectionCheck"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -5755,6 +8738,34 @@ export interface operations {
                      *       "status": 404,
                      *       "detail": "Segment \"vip\" does not exist.",
                      *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -5781,7 +8792,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The server is not configured for this (e.g. no encryption key for destination credentials). */
+            /** @description The server is not configured for this (e.g. no encryption key for destination credentials), or the request took longer than its time limit. */
             503: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -5891,6 +8902,78 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -5905,6 +8988,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -6021,6 +9124,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The request conflicts with the current state (duplicate slug, resource in use). */
             409: {
                 headers: {
@@ -6107,6 +9254,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -6147,7 +9322,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The server is not configured for this (e.g. no encryption key for destination credentials). */
+            /** @description The server is not configured for this (e.g. no encryption key for destination credentials), or the request took longer than its time limit. */
             503: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
@@ -6226,6 +9401,50 @@ export interface operations {
                     "application/json": components["schemas"]["Sync"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -6246,6 +9465,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -6260,6 +9507,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -6380,6 +9647,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -6480,6 +9791,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -6494,6 +9833,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -6524,6 +9883,50 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description No such resource. */
             404: {
@@ -6585,6 +9988,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -6599,6 +10030,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -6653,6 +10104,50 @@ export interface operations {
                     "application/json": components["schemas"]["SyncPlan"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -6693,6 +10188,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -6707,6 +10230,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -6810,6 +10353,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -6830,6 +10417,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -6844,6 +10459,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -6982,6 +10617,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -7022,6 +10701,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -7036,6 +10743,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -7103,6 +10830,50 @@ export interface operations {
                     "application/json": components["schemas"]["SyncRun"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -7123,6 +10894,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -7137,6 +10936,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -7280,6 +11099,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -7320,6 +11183,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -7334,6 +11225,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -7408,6 +11319,50 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -7428,6 +11383,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -7442,6 +11425,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -7490,6 +11493,50 @@ export interface operations {
                     "application/json": components["schemas"]["LookalikeList"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -7510,6 +11557,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -7524,6 +11599,26 @@ export interface operations {
                      *       "status": 500,
                      *       "detail": "An internal error occurred.",
                      *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -7602,6 +11697,50 @@ export interface operations {
                      *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
                      *         }
                      *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -7693,6 +11832,34 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
             500: {
                 headers: {
@@ -7727,6 +11894,26 @@ export interface operations {
                      *       "status": 502,
                      *       "detail": "The platform could not be reached or refused: (#200) The user has not accepted the Custom Audience terms of service",
                      *       "instance": "/v1/syncs",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -7775,6 +11962,50 @@ export interface operations {
                     "application/json": components["schemas"]["Lookalike"];
                 };
             };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description No such resource. */
             404: {
                 headers: {
@@ -7789,6 +12020,34 @@ export interface operations {
                      *       "status": 404,
                      *       "detail": "Segment \"vip\" does not exist.",
                      *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
                      *       "requestId": "req-1"
                      *     }
                      */
@@ -7829,6 +12088,1243 @@ export interface operations {
                      *       "status": 502,
                      *       "detail": "The platform could not be reached or refused: (#200) The user has not accepted the Custom Audience terms of service",
                      *       "instance": "/v1/syncs",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listTokens: {
+        parameters: {
+            query?: {
+                /** @description Page size (at most 200). */
+                limit?: number;
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                includeRevoked?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of tokens. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "0b8e1c2d-3f4a-4b5c-9d6e-7f8a9b0c1d2e",
+                     *           "name": "ci-apply",
+                     *           "prefix": "aud_Xk3p9QaZ",
+                     *           "scopes": [
+                     *             "read",
+                     *             "write"
+                     *           ],
+                     *           "createdBy": "bootstrap",
+                     *           "createdAt": "2026-11-25T10:00:00.000Z",
+                     *           "expiresAt": null,
+                     *           "lastUsedAt": "2026-11-25T10:05:00.000Z",
+                     *           "revokedAt": null
+                     *         }
+                     *       ],
+                     *       "nextCursor": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["TokenPage"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "ci-apply",
+                 *       "scopes": [
+                 *         "read",
+                 *         "write"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["TokenRequest"];
+            };
+        };
+        responses: {
+            /** @description The token, with its secret. */
+            201: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0b8e1c2d-3f4a-4b5c-9d6e-7f8a9b0c1d2e",
+                     *       "name": "ci-apply",
+                     *       "prefix": "aud_Xk3p9QaZ",
+                     *       "scopes": [
+                     *         "read",
+                     *         "write"
+                     *       ],
+                     *       "createdBy": "bootstrap",
+                     *       "createdAt": "2026-11-25T10:00:00.000Z",
+                     *       "expiresAt": null,
+                     *       "lastUsedAt": null,
+                     *       "revokedAt": null,
+                     *       "token": "aud_Xk3p9QaZ7mW2…"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["CreatedToken"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the limit. */
+            413: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/payload-too-large",
+                     *       "title": "Payload too large",
+                     *       "status": 413,
+                     *       "detail": "Request body is too large",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. */
+            415: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "Unsupported Media Type: text/plain",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Token id. */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The token. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0b8e1c2d-3f4a-4b5c-9d6e-7f8a9b0c1d2e",
+                     *       "name": "ci-apply",
+                     *       "prefix": "aud_Xk3p9QaZ",
+                     *       "scopes": [
+                     *         "read",
+                     *         "write"
+                     *       ],
+                     *       "createdBy": "bootstrap",
+                     *       "createdAt": "2026-11-25T10:00:00.000Z",
+                     *       "expiresAt": null,
+                     *       "lastUsedAt": "2026-11-25T10:05:00.000Z",
+                     *       "revokedAt": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revokeToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Token id. */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The revoked token. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0b8e1c2d-3f4a-4b5c-9d6e-7f8a9b0c1d2e",
+                     *       "name": "ci-apply",
+                     *       "prefix": "aud_Xk3p9QaZ",
+                     *       "scopes": [
+                     *         "read",
+                     *         "write"
+                     *       ],
+                     *       "createdBy": "bootstrap",
+                     *       "createdAt": "2026-11-25T10:00:00.000Z",
+                     *       "expiresAt": null,
+                     *       "lastUsedAt": "2026-11-25T10:05:00.000Z",
+                     *       "revokedAt": "2026-11-26T09:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Segment \"vip\" does not exist.",
+                     *       "instance": "/v1/segments/vip",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listAuditEvents: {
+        parameters: {
+            query?: {
+                /** @description Page size (at most 200). */
+                limit?: number;
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Only changes made with this token. */
+                actorTokenId?: string;
+                /** @description Only this action, e.g. `segment.update`. */
+                action?: string;
+                /** @description Only this resource type, e.g. `sync`. */
+                resourceType?: string;
+                /** @description Only this resource, by id or slug. */
+                resource?: string;
+                /** @description At or after this time. */
+                since?: string;
+                /** @description Before this time. */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "1042",
+                     *           "at": "2026-11-25T10:04:12.301Z",
+                     *           "actor": {
+                     *             "tokenId": "0b8e1c2d-3f4a-4b5c-9d6e-7f8a9b0c1d2e",
+                     *             "name": "ci-apply"
+                     *           },
+                     *           "action": "segment.update",
+                     *           "resource": {
+                     *             "type": "segment",
+                     *             "id": "5f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
+                     *             "slug": "us-high-value"
+                     *           },
+                     *           "requestId": "b7e0c6a4-1f52-4c1e-9a43-3f0d1c2e5a77",
+                     *           "before": {
+                     *             "slug": "us-high-value",
+                     *             "version": 2,
+                     *             "rule": {
+                     *               ">": [
+                     *                 {
+                     *                   "var": "ltv"
+                     *                 },
+                     *                 500
+                     *               ]
+                     *             }
+                     *           },
+                     *           "after": {
+                     *             "slug": "us-high-value",
+                     *             "version": 3,
+                     *             "rule": {
+                     *               ">": [
+                     *                 {
+                     *                   "var": "ltv"
+                     *                 },
+                     *                 750
+                     *               ]
+                     *             }
+                     *           }
+                     *         }
+                     *       ],
+                     *       "nextCursor": "eyJhZnRlciI6IjEwNDIifQ"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["AuditEventPage"];
+                };
+            };
+            /** @description The request is malformed or invalid; `errors` points at each problem. */
+            400: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/invalid-request",
+                     *       "title": "Invalid request",
+                     *       "status": 400,
+                     *       "detail": "The segment is invalid.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1",
+                     *       "errors": [
+                     *         {
+                     *           "pointer": "/rule/and/0/==/0/var",
+                     *           "message": "unknown attribute \"contry\"; the model has \"country\", …"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or not a valid one (unknown, revoked or expired). */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="audiences"`, with `error="invalid_token"` when a token was given. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "This operation needs a bearer token: `Authorization: Bearer <token>`.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope this operation needs (see `WWW-Authenticate`). */
+            403: {
+                headers: {
+                    /** @description `Bearer error="insufficient_scope", scope="…"`: the scope needed. */
+                    "WWW-Authenticate"?: string;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This operation needs the \"write\" scope; the token has \"read\".",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests for this token (or, before a token is verified, this client address). Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the budget refills. */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed per window. */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window. */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets. */
+                    "X-RateLimit-Reset"?: number;
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/too-many-requests",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "Rate limit exceeded: at most 600 requests per minute; retry in 12 seconds.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request took longer than the server's time limit, or a dependency is unavailable; nothing was changed by the timeout itself. Retry later. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Alive. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "status": "ok"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "ok";
+                    };
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getReadiness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "status": "ready",
+                     *       "checks": {
+                     *         "database": {
+                     *           "status": "ok",
+                     *           "latencyMs": 2
+                     *         },
+                     *         "warehouse": {
+                     *           "status": "ok",
+                     *           "latencyMs": 3
+                     *         },
+                     *         "jobs": {
+                     *           "status": "ok",
+                     *           "latencyMs": 4,
+                     *           "detail": "workers on; queued: sync 0, refresh 0"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "ready";
+                        /** @description Per dependency: `database`, `warehouse`, `jobs`. */
+                        checks: {
+                            [key: string]: {
+                                /** @enum {string} */
+                                status: "ok" | "failed";
+                                latencyMs: number;
+                                /** @description A note (the job queue says whether this process runs workers), or why the check failed. */
+                                detail?: string;
+                            };
+                        };
+                    };
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server is not configured for this (e.g. no encryption key for destination credentials), or the request took longer than its time limit. */
+            503: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/service-unavailable",
+                     *       "title": "Service unavailable",
+                     *       "status": 503,
+                     *       "detail": "Destination credentials cannot be encrypted or decrypted: AUDIENCES_ENCRYPTION_KEY is not set on this server.",
+                     *       "instance": "/v1/destinations",
+                     *       "requestId": "req-1"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The exposition text. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain; version=0.0.4": string;
+                };
+            };
+            /** @description Internal error. Nothing about it is returned; quote `requestId` when reporting it. */
+            500: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://audiences.dev/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An internal error occurred.",
+                     *       "instance": "/v1/segments",
                      *       "requestId": "req-1"
                      *     }
                      */

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { startService, type RunningService } from '../../src/server';
+import { injectAsAdmin } from '../support/auth';
 import { until } from '../support/refresh-fixture';
 import { createTestDatabase } from '../support/test-database';
 import { REPO_ROOT } from '../support/test-service';
@@ -28,6 +29,7 @@ beforeAll(async () => {
     AUDIENCES_ENCRYPTION_KEY: randomBytes(32).toString('base64'), FILE_DESTINATION_ROOT: root,
   }, REPO_ROOT);
   service = await startService(config, { log: () => {} });
+  await injectAsAdmin(service.app, service.runtime.tokens);
 }, 120_000);
 afterAll(async () => {
   await service?.stop();

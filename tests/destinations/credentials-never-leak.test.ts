@@ -3,6 +3,7 @@ import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app';
+import { injectAsAdmin } from '../support/auth';
 import { GraphApiFake } from '../fakes/graph-api-fake';
 import { startTestService, type TestService } from '../support/test-service';
 
@@ -16,6 +17,7 @@ let service: TestService;
 let fake: GraphApiFake;
 let app: FastifyInstance;
 let logs = '';
+let adminToken = '';
 
 beforeAll(async () => {
   fake = new GraphApiFake();
@@ -27,6 +29,7 @@ beforeAll(async () => {
   stream.on('data', (chunk: Buffer) => { logs += chunk.toString(); });
   app = await buildApp({ services: service.runtime, logLevel: 'trace', logStream: stream });
   await app.ready();
+  adminToken = await injectAsAdmin(app, service.runtime.tokens);
 });
 afterAll(async () => {
   await app?.close();
@@ -36,7 +39,7 @@ afterAll(async () => {
 
 it('never returns, logs or stores the access token or app secret', async () => {
   const send = (method: 'POST' | 'GET' | 'PUT', url: string, body?: unknown) =>
-    app.inject({ method, url, headers: body ? { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` } : {}, ...(body ? { payload: JSON.stringify(body) } : {}) });
+    app.inject({ method, url, headers: body ? { 'content-type': 'application/json' } : {}, ...(body ? { payload: JSON.stringify(body) } : {}) });
   const definition = { slug: 'meta', name: 'Meta', kind: 'meta_custom_audience', config: { adAccountId: 'act_4242' }, credentials: { accessToken: TOKEN, appSecret: SECRET } };
   const responses = [
     await send('POST', '/v1/destinations', definition),
@@ -65,6 +68,20 @@ it('never returns, logs or stores the access token or app secret', async () => {
   expect(logs.length).toBeGreaterThan(0);
   expect(logs).not.toContain(TOKEN);
   expect(logs).not.toContain(SECRET);
+  // Our own bearer token is not logged either.
+  expect(logs).not.toContain(adminToken);
+  // The audit log records which credential fields were set, never their values.
+  const audit = await service.runtime.db('audit_events').where('resource_type', 'destination').orderBy('id');
+  expect(audit.map((e: { action: string }) => e.action)).toEqual(['destination.create', 'destination.replace']);
+  expect(audit[0].after.credentials).toEqual({ accessToken: '[redacted]', appSecret: '[redacted]' });
+  expect(JSON.stringify(audit)).not.toContain(TOKEN);
+  expect(JSON.stringify(audit)).not.toContain(SECRET);
+  // A token API response shows the new token once; the audit entry for it does not.
+  const created = await app.inject({ method: 'POST', url: '/v1/tokens', payload: { name: 'leak-probe', scopes: ['read'] } });
+  expect(created.statusCode).toBe(201);
+  const tokenEvents = await service.runtime.db('audit_events').where('action', 'token.create');
+  expect(JSON.stringify(tokenEvents)).not.toContain(created.json().token);
+  expect(JSON.stringify(await service.runtime.db('api_tokens').select('*'))).not.toContain(created.json().token);
   const rows = await service.runtime.db('destinations').select('config', 'credentials', 'credential_fields');
   expect(JSON.stringify(rows)).not.toContain(TOKEN);
   expect(JSON.stringify(rows)).not.toContain(SECRET);

@@ -25,7 +25,7 @@ beforeAll(async () => {
   service = await startTestService();
   await service.app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = service.app.server.address() as AddressInfo;
-  client = createClient<paths>({ baseUrl: `http://127.0.0.1:${port}` });
+  client = createClient<paths>({ baseUrl: `http://127.0.0.1:${port}`, headers: { authorization: `Bearer ${service.adminToken}` } });
 });
 afterAll(async () => { await service?.close(); });
 

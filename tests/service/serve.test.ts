@@ -110,9 +110,12 @@ async function exists(file: string): Promise<boolean> {
 }
 
 const api = (p: string) => `http://127.0.0.1:${httpPort}${p}`;
+/** The admin token the first start printed. */
+let adminToken = '';
+const authorized = () => ({ headers: { authorization: `Bearer ${adminToken}` } });
 
 async function listSegmentSlugs(): Promise<string[]> {
-  const res = await fetch(api('/v1/segments?limit=200'));
+  const res = await fetch(api('/v1/segments?limit=200'), authorized());
   expect(res.status).toBe(200);
   const body = (await res.json()) as { data: Array<{ slug: string }>; nextCursor: string | null };
   expect(body.nextCursor).toBeNull();
@@ -126,7 +129,7 @@ beforeAll(async () => {
   pgPort = await freePort();
   httpPort = await freePort();
   while (httpPort === pgPort) httpPort = await freePort();
-  const files = (await fs.readdir(SEGMENTS_DIR)).filter((f) => f.endsWith('.segment.json') || f.endsWith('.model.json'));
+  const files = (await fs.readdir(SEGMENTS_DIR)).filter((f) => /\.(model|segment|destination|sync)\.json$/.test(f));
   definitionCount = files.length;
   segmentSlugs = [];
   for (const file of files.filter((f) => f.endsWith('.segment.json'))) {
@@ -173,6 +176,13 @@ describe('audiences serve (embedded Postgres, as `npm start`)', () => {
     expect(stdout).toContain(`embedded Postgres in ${dataDir}`);
     expect(await exists(path.join(dataDir, 'pg', 'postmaster.pid'))).toBe(true);
 
+    // The demo has no tokens yet: it makes an admin token and prints it, this once.
+    const printed = /admin token \(shown this once; store it\): (aud_[A-Za-z0-9_-]{32})$/m.exec(stdout);
+    expect(printed, stdout).not.toBeNull();
+    adminToken = printed![1]!;
+    const anonymous = await fetch(api('/v1/segments'));
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toBe('Bearer realm="audiences"');
     expect(await listSegmentSlugs()).toEqual(segmentSlugs);
 
     const docs = await fetch(api('/docs'));
@@ -213,7 +223,7 @@ describe('audiences serve (embedded Postgres, as `npm start`)', () => {
     // Requests in flight when the signal arrives must complete (200) or be refused cleanly
     // (503 while closing, or a refused connection), never fail with a 500.
     const inFlight = Array.from({ length: 200 }, () =>
-      fetch(api('/v1/segments?limit=200')).then((r) => r.status, () => 'refused' as const));
+      fetch(api('/v1/segments?limit=200'), authorized()).then((r) => r.status, () => 'refused' as const));
     await new Promise((r) => setTimeout(r, 20));
     const { code, signal } = await stop(first);
     const statuses = await Promise.all(inFlight);
@@ -234,6 +244,8 @@ describe('audiences serve (embedded Postgres, as `npm start`)', () => {
     expect(stdout).toContain('demo warehouse already seeded: 1000 customers');
     expect(stdout).not.toContain('seeded demo warehouse:');
     expect(stdout).not.toContain('migrated metadata store');
+    // The token printed at the first start is not printed again, and still works.
+    expect(stdout).not.toContain('admin token');
     expect(stdout).toContain(`applied: 0 created, 0 updated, ${definitionCount} unchanged`);
     expect(await listSegmentSlugs()).toEqual(segmentSlugs);
 

@@ -6,6 +6,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../../src/api/app';
+import { injectAsAdmin } from './auth';
 import { applyDirectory } from '../../src/as-code/apply';
 import { loadConfig } from '../../src/config';
 import { seedDemo } from '../../src/demo/seed-demo';
@@ -17,7 +18,7 @@ import type { RetryPolicy } from '../../src/syncs/deliver';
 import type { SyncRun } from '../../src/syncs/sync-schema';
 import { GraphApiFake } from '../fakes/graph-api-fake';
 import { createTestDatabase } from './test-database';
-import { REPO_ROOT, SEGMENTS_DIR } from './test-service';
+import { DEMO_KINDS, REPO_ROOT, SEGMENTS_DIR } from './test-service';
 
 /** Short backoff: a storm of a few faults costs milliseconds, not minutes. */
 export const FAST_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 5, maxDelayMs: 50, maxRetryAfterMs: 2000 };
@@ -48,9 +49,10 @@ export async function startSyncFixture(options: { customers: number; env?: Recor
   let app: FastifyInstance | undefined;
   try {
     await seedDemo(runtime.warehouse, { schema: DEMO_SCHEMA, customers: options.customers, anchor: new Date('2026-11-01T00:00:00Z'), maxEventsPerCustomer: 2 });
-    await applyDirectory({ dir: SEGMENTS_DIR, dryRun: false, models: runtime.models, segments: runtime.segments, defaultSchema: runtime.warehouse.defaultSchema });
+    await applyDirectory({ dir: SEGMENTS_DIR, services: runtime, defaultSchema: runtime.warehouse.defaultSchema, kinds: DEMO_KINDS });
     app = await buildApp({ services: runtime, logLevel: 'silent' });
     await app.ready();
+    await injectAsAdmin(app, runtime.tokens);
   } catch (error) {
     await runtime.close();
     await database.drop();

@@ -94,7 +94,7 @@ export const refreshRoutes: FastifyPluginAsyncTypebox<{ refresh: RefreshService 
     },
   }, async (request, reply) => {
     const asOf = request.query.asOf;
-    const run = await refresh.start(request.params.segment, { ...(asOf ? { asOf: new Date(asOf) } : {}), wait: request.query.wait ?? false });
+    const run = await refresh.start(request.params.segment, { ...(asOf ? { asOf: new Date(asOf) } : {}), wait: request.query.wait ?? false, requestId: request.id });
     reply.code(run.status === 'running' ? 202 : 200).header('location', `/v1/refresh-runs/${run.id}`);
     return run;
   });

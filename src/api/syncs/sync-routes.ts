@@ -149,7 +149,7 @@ export const syncRoutes: FastifyPluginAsyncTypebox<{ syncs: SyncsService }> = as
     },
   }, async (request, reply) => {
     const key = request.headers['idempotency-key'];
-    const { run, replayed } = await syncs.startRun(request.params.sync, { ...(key ? { idempotencyKey: key } : {}), wait: request.query.wait ?? false });
+    const { run, replayed } = await syncs.startRun(request.params.sync, { ...(key ? { idempotencyKey: key } : {}), wait: request.query.wait ?? false, requestId: request.id });
     reply.header('location', `/v1/sync-runs/${run.id}`);
     if (replayed) reply.header('idempotent-replayed', 'true');
     return reply.code(replayed || request.query.wait ? 200 : 202).send(run);
@@ -183,7 +183,7 @@ export const syncRoutes: FastifyPluginAsyncTypebox<{ syncs: SyncsService }> = as
       },
     },
   }, async (request, reply) => {
-    const run = await syncs.approve(request.params.run, { wait: request.query.wait ?? false });
+    const run = await syncs.approve(request.params.run, { wait: request.query.wait ?? false, requestId: request.id });
     return reply.code(request.query.wait ? 200 : 202).send(run);
   });
 
