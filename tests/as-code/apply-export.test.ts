@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyDirectory, formatPlan, type AppliedChange, type ApplyOptions } from '../../src/as-code/apply';
+import { applyDirectory, formatPlan, PartialApplyError, type AppliedChange, type ApplyOptions } from '../../src/as-code/apply';
 import { exportDirectory, type ExportResult } from '../../src/as-code/export';
 import { DefinitionFileError } from '../../src/as-code/load-definitions';
 import { loadConfig } from '../../src/config';
@@ -179,6 +179,21 @@ describe('apply after export', () => {
     expect(changes(await apply(dir))).toEqual([]);
     // The export applied again puts the segment back, for the tests after this.
     expect(changes(await apply(exportDir))).toEqual(changes(dry));
+  });
+
+  it('a failing change callback stops the apply, and the error says what was written before it', async () => {
+    const dir = await copyOfExport('callback-fails');
+    await editJson(path.join(dir, 'lapsed-customers.segment.json'), (json) => { json.name = 'Renamed before the callback failed'; });
+    await editJson(path.join(dir, 'us-high-value.segment.json'), (json) => { json.name = 'Never renamed'; });
+    const error = await apply(dir, { onChange: async () => { throw new Error('audit log unavailable'); } }).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(PartialApplyError);
+    const partial = error as PartialApplyError;
+    expect(partial.failure.message).toBe('audit log unavailable');
+    // Writes go in file order: the first one happened (and is reported), the second never did.
+    expect(partial.applied.map((e) => `${e.action} ${e.kind} ${e.slug}`)).toEqual(['update segment lapsed-customers']);
+    expect((await runtime.segments.get('lapsed-customers')).name).toBe('Renamed before the callback failed');
+    expect((await runtime.segments.get('us-high-value')).name).not.toBe('Never renamed');
+    expect(changes(await apply(exportDir)).map((c) => c.slug)).toEqual(['lapsed-customers']);
   });
 
   it('rotated credentials are an update of `credentials` only, never printed or passed on', async () => {
