@@ -106,7 +106,10 @@ async function main(argv: string[]): Promise<number> {
       const dir = path.resolve(positionals[0]!);
       const dryRun = values['dry-run'] ?? false;
       await withRuntime(async (runtime) => {
-        const plan = await applyDirectory({ dir, dryRun, prune: values.prune ?? false, services: runtime, defaultSchema: runtime.warehouse.defaultSchema });
+        const plan = await applyDirectory({
+          dir, dryRun, prune: values.prune ?? false, services: runtime, defaultSchema: runtime.warehouse.defaultSchema,
+          onChange: runtime.audit.appliedChangeRecorder('cli:apply'),
+        });
         log(formatPlan(plan, { dryRun, dir: dirLabel(dir) }));
       });
       return 0;

@@ -32,7 +32,7 @@ export async function startService(config: Config, options: { log?: (line: strin
         ? `seeded demo warehouse: ${seed.customers} customers, ${seed.orders} orders, ${seed.events} events (schema "${DEMO_SCHEMA}")`
         : `demo warehouse already seeded: ${seed.customers} customers (schema "${DEMO_SCHEMA}")`);
       // The demo's model, segments, file destination and syncs, as `audiences apply` would (never pruning).
-      const plan = await applyDirectory({ dir: config.segmentsDir, services: runtime, defaultSchema: runtime.warehouse.defaultSchema });
+      const plan = await applyDirectory({ dir: config.segmentsDir, services: runtime, defaultSchema: runtime.warehouse.defaultSchema, onChange: runtime.audit.appliedChangeRecorder('demo:apply') });
       log(formatPlan(plan, { dryRun: false, dir: dirLabel(config.segmentsDir) }).split('\n').pop()!);
       if (plan.some((e) => e.kind === 'sync' && e.action === 'create')) log(`demo syncs write hashed files under ${config.fileDestinationRoot}`);
     }

@@ -68,6 +68,20 @@ export class AuditLog {
     });
   }
 
+  /**
+   * Records changes made by `audiences apply` (or the demo's apply at start) under the same
+   * action names the API uses, so the log reads the same whichever way a change came.
+   */
+  appliedChangeRecorder(actorName: string): (change: { action: 'create' | 'update' | 'delete'; kind: string; slug: string; before: unknown; after: unknown }) => Promise<void> {
+    const field = (value: unknown) => (value && typeof value === 'object' && typeof (value as { id?: unknown }).id === 'string' ? (value as { id: string }).id : null);
+    return (change) => this.record({
+      actor: { tokenId: null, name: actorName },
+      action: `${change.kind}.${change.action === 'update' ? (change.kind === 'segment' ? 'update' : 'replace') : change.action}`,
+      resourceType: change.kind, resourceId: field(change.after) ?? field(change.before), resourceSlug: change.slug,
+      before: change.before, after: change.after,
+    });
+  }
+
   /** Newest first; the cursor is the last id seen, so pages stay stable while events are added. */
   async list(filters: AuditFilters, options: { limit?: number; cursor?: string }): Promise<Page<AuditEvent>> {
     const after = decodeCursor(options.cursor);

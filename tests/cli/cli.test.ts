@@ -181,6 +181,12 @@ describe('migrate and apply against DATABASE_URL', () => {
       { slug: 'lapsed-customers-to-files', schedule: { type: 'after_refresh' } },
       { slug: 'us-high-value-to-files', schedule: { type: 'cron', cron: '*/5 * * * *', timezone: 'UTC' } },
     ]);
+    // Each write is in the audit log, under the API's action names, by `cli:apply`.
+    const audit = await db.client.query<{ actor: string; action: string; resource_slug: string }>('select actor, action, resource_slug from audit_events order by id');
+    expect(audit.rows).toHaveLength(definitionCount);
+    expect(new Set(audit.rows.map((r) => r.actor))).toEqual(new Set(['cli:apply']));
+    expect(audit.rows.map((r) => r.action)).toContain('segment.create');
+    expect(audit.rows.find((r) => r.action === 'sync.create' && r.resource_slug === 'us-high-value-to-files')).toBeDefined();
   });
 
   it('a second apply changes nothing', async () => {
@@ -190,6 +196,7 @@ describe('migrate and apply against DATABASE_URL', () => {
     expect(planLines(run.stdout, 'created')).toEqual([]);
     expect(planLines(run.stdout, 'updated')).toEqual([]);
     expect(run.stdout).toContain(`applied: 0 created, 0 updated, ${definitionCount} unchanged`);
+    expect(await count(db.client, 'audit_events')).toBe(definitionCount);
     expect(await count(db.client, 'segments')).toBe(segmentSlugs.length);
     expect(await count(db.client, 'segment_versions')).toBe(segmentSlugs.length);
   });
