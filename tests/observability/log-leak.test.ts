@@ -137,7 +137,6 @@ beforeAll(async () => {
   scenario.jobSyncRunId = String(logLines().find((l) => l.msg === 'job finished' && l.queue === 'sync')!.runId);
 
   scenario.metrics = await (await fetch(`${service.url}/metrics`)).text();
-  if (process.env.LEAK_TEST_LOG) await fs.writeFile(process.env.LEAK_TEST_LOG, logText());
   scenario.customers = await service.runtime.warehouse.query<Customer & Record<string, unknown>>('select email, phone, first_name, last_name from demo.customers');
   await service.stop();
 }, 240_000);
