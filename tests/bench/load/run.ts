@@ -191,7 +191,7 @@ function report(r: ReportInput): string {
     `- wrk: \`-t min(c, 2) -c c -d ${config.durationS}s --latency --timeout 30s\`, a generated Lua script per endpoint (method, body, headers, and a done() hook printing exact numbers); one ${config.warmupS} s warm-up run per endpoint at 16 connections first. Runs go by connection count, all endpoints in turn.`,
     `- \`POST /v1/segments/preview\` body: \`${JSON.stringify(PREVIEW_BODY)}\``,
     '- non-2xx is wrk\'s count of responses with status ≥ 400 ("Non-2xx or 3xx responses"); **any non-zero count makes that row\'s numbers suspect** (errors are often faster than real answers).',
-    '- Server CPU: CPU time of the server process over the run ÷ wall time (100% = one core busy). Postgres CPU: the same for the postmaster and its children. Machine busy: all cores (100% = both busy).',
+    '- Server CPU: CPU time of the server process over the run ÷ wall time (100% = one core busy; all its threads); per request: that CPU time ÷ requests. Postgres CPU: the same for the postmaster and its children. Machine busy: all cores (100% = both busy). CPU time is steadier than req/s under other load, but not immune to it (a busy host inflates it too).',
     '',
   ];
   if (r.preflight.length) {

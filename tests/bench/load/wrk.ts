@@ -44,18 +44,19 @@ export interface WrkResult {
   raw: string;
 }
 
-/** `wrk -v` first line (e.g. "wrk debian/4.1.0-3+b2 [epoll]"), or null when wrk is not on PATH. */
+/** wrk's version (e.g. "wrk debian/4.1.0-3+b2 [epoll]"), or null when wrk is not on PATH. */
 export function wrkVersion(): string | null {
+  let out: string;
   try {
-    // wrk -v prints its version and usage, exits 1.
-    return execFileSync('wrk', ['-v'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')[0]!.trim();
+    out = execFileSync('wrk', ['-v'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (error) {
+    // wrk -v prints its version and usage, and exits 1.
     const e = error as NodeJS.ErrnoException & { stdout?: string; stderr?: string };
     if (e.code === 'ENOENT') return null;
-    const out = `${e.stdout ?? ''}${e.stderr ?? ''}`;
-    const line = out.split('\n').find((l) => /^wrk /.test(l));
-    return line ? line.trim() : null;
+    out = `${e.stdout ?? ''}${e.stderr ?? ''}`;
   }
+  const line = out.split('\n').find((l) => /^wrk /.test(l));
+  return line ? line.replace(/\s*Copyright.*$/, '').trim() : null;
 }
 
 /** A double-quoted Lua string: printable ASCII as is, everything else (and `"`, `\\`) as a decimal escape. */
