@@ -15,6 +15,8 @@ import type { RetryPolicy } from './syncs/deliver';
 import { createDb } from './store/db';
 import { startEmbeddedPostgres, type RunningPostgres } from './store/embedded-postgres';
 import { migrateLatest } from './store/migrate';
+import { DefinitionCache } from './store/definition-cache';
+import { listenForDefinitionChanges } from './store/definition-change-listener';
 import { createWarehouse } from './warehouse/create-warehouse';
 import type { Warehouse } from './warehouse/warehouse';
 import { createLogger, type LogDestination, type Logger } from './observability/logger';
@@ -49,6 +51,8 @@ export async function openRuntime(config: Config, options: {
   log: (line: string) => void; attachToRunningEmbedded?: boolean; syncRetry?: Partial<RetryPolicy>;
   /** Where JSON logs go (default stdout); tests capture them here. */
   logDestination?: LogDestination;
+  /** Keep definition reads in memory, cleared by change notifications from every process (API servers). */
+  cacheDefinitions?: boolean;
 }): Promise<Runtime> {
   const logger = createLogger({ level: config.logLevel, ...(options.logDestination ? { destination: options.logDestination } : {}) });
   const metrics = new Metrics();
@@ -76,8 +80,10 @@ export async function openRuntime(config: Config, options: {
   const warehouse = config.warehouseUrl
     ? createWarehouse(config.warehouseUrl)
     : createWarehouse(databaseUrl, { defaultSchema: DEMO_SCHEMA });
-  const models = new ModelsService({ db, warehouse });
-  const segments = new SegmentsService({ db });
+  const definitionCache = new DefinitionCache();
+  const changeFeed = options.cacheDefinitions ? listenForDefinitionChanges({ databaseUrl, cache: definitionCache, logger: logger.child({ component: 'definition-cache' }) }) : null;
+  const models = new ModelsService({ db, warehouse, cache: definitionCache });
+  const segments = new SegmentsService({ db, cache: definitionCache });
   const queries = new SegmentQueries({ db, warehouse });
   const refresh = new RefreshService({ db, warehouse, queries, stateSchema: config.stateSchema, logger: logger.child({ component: 'refresh' }), metrics });
   const registry = createDestinationRegistry({ fileRoot: config.fileDestinationRoot, endpoints: config.endpoints });
@@ -89,6 +95,7 @@ export async function openRuntime(config: Config, options: {
     await destinations.checkSecrets();
   } catch (error) {
     await warehouse.close().catch(() => {});
+    await changeFeed?.close();
     await db.destroy();
     await embedded?.stop();
     throw error;
@@ -102,6 +109,7 @@ export async function openRuntime(config: Config, options: {
     close: async () => {
       if (closed) return;
       closed = true;
+      await changeFeed?.close();
       await syncs.stop();
       await refresh.drain();
       await warehouse.close().catch(() => {});

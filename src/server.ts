@@ -23,7 +23,7 @@ export interface RunningService {
 export async function startService(config: Config, options: { log?: (line: string) => void; logDestination?: LogDestination } = {}): Promise<RunningService> {
   const log = options.log ?? ((line: string) => console.log(line));
   const started = Date.now();
-  const runtime = await openRuntime(config, { log, ...(options.logDestination ? { logDestination: options.logDestination } : {}) });
+  const runtime = await openRuntime(config, { log, cacheDefinitions: true, ...(options.logDestination ? { logDestination: options.logDestination } : {}) });
   const jobs = new Jobs({ databaseUrl: runtime.databaseUrl, db: runtime.db, syncs: runtime.syncs, refresh: runtime.refresh, logger: runtime.logger.child({ component: 'jobs' }) });
   try {
     if (config.demo) {

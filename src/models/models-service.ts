@@ -5,6 +5,7 @@ import { joinPointer } from '../compiler/json-pointer';
 import { conflict, invalidRequest, notFound, unprocessable } from '../errors';
 import { decodeCursor, isUuid, pageSize, toPage, type Page } from '../store/cursor';
 import { checkIfMatch } from '../store/etag';
+import type { DefinitionCache } from '../store/definition-cache';
 import type { Warehouse } from '../warehouse/warehouse';
 import { checkModelAgainstWarehouse, checkModelDefinition } from './model-check';
 import type { Model, ModelDefinition } from './model-schema';
@@ -60,7 +61,8 @@ export function normalizeModelDefinition(def: ModelDefinition, defaultSchema: st
 }
 
 export class ModelsService {
-  constructor(private readonly deps: { db: Knex; warehouse: Warehouse }) {}
+  /** `cache`: the segments' definition cache; segment reads show their model's slug, so model writes clear it. */
+  constructor(private readonly deps: { db: Knex; warehouse: Warehouse; cache?: DefinitionCache }) {}
 
   async list(options: { limit?: number; cursor?: string }): Promise<Page<Model>> {
     const after = decodeCursor(options.cursor);
@@ -141,7 +143,7 @@ export class ModelsService {
       } catch (error) {
         throw uniqueViolation(error, `A model with slug "${def.slug}" already exists.`);
       }
-    });
+    }).finally(() => this.deps.cache?.invalidate());
   }
 
   async delete(idOrSlug: string, options: { ifMatch?: string } = {}): Promise<void> {

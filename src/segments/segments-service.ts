@@ -9,6 +9,7 @@ import type { ModelDefinition } from '../models/model-schema';
 import { uniqueViolation } from '../models/models-service';
 import { decodeCursor, isUuid, pageSize, toPage, type Page } from '../store/cursor';
 import { checkIfMatch } from '../store/etag';
+import { DefinitionCache } from '../store/definition-cache';
 import type { Segment, SegmentDefinition, SegmentPatch, SegmentVersion } from './segment-schema';
 
 interface SegmentRow {
@@ -64,7 +65,21 @@ export interface ListSegmentsOptions {
 }
 
 export class SegmentsService {
-  constructor(private readonly deps: { db: Knex }) {}
+  private readonly cache: DefinitionCache;
+
+  /** `cache`: shared with the models service; off (a pass-through) unless a change listener runs. */
+  constructor(private readonly deps: { db: Knex; cache?: DefinitionCache }) {
+    this.cache = deps.cache ?? new DefinitionCache();
+  }
+
+  /** Writes clear the cache when they end (committed or not), so this process reads its own writes at once. */
+  private async writing<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } finally {
+      this.cache.invalidate();
+    }
+  }
 
   private select(db: Knex) {
     return db<SegmentRow>('segments as s').join('models as m', 'm.id', 's.model_id').select('s.*', 'm.slug as model_slug');
@@ -75,6 +90,10 @@ export class SegmentsService {
   }
 
   async list(options: ListSegmentsOptions): Promise<Page<Segment>> {
+    return this.cache.read(`segments:list:${options.limit ?? ''}:${options.cursor ?? ''}:${options.model ?? ''}:${options.tag ?? ''}`, () => this.listUncached(options));
+  }
+
+  private async listUncached(options: ListSegmentsOptions): Promise<Page<Segment>> {
     const after = decodeCursor(options.cursor);
     const rows = await this.select(this.deps.db)
       .modify((q) => {
@@ -88,6 +107,10 @@ export class SegmentsService {
   }
 
   async get(idOrSlug: string): Promise<Segment> {
+    return this.cache.read(`segments:get:${idOrSlug}`, () => this.getUncached(idOrSlug));
+  }
+
+  private async getUncached(idOrSlug: string): Promise<Segment> {
     const row = (await this.select(this.deps.db).where(this.byKey(idOrSlug)).first()) as SegmentRow | undefined;
     if (!row) throw notFound(`Segment "${idOrSlug}" does not exist.`);
     return toSegment(row);
@@ -172,7 +195,7 @@ export class SegmentsService {
 
   async create(input: SegmentDefinition): Promise<Segment> {
     const def = segmentContent(input);
-    return this.deps.db.transaction(async (trx) => {
+    return this.writing(() => this.deps.db.transaction(async (trx) => {
       const { modelId } = await this.validate(trx, def, null);
       try {
         const [row] = await trx('segments')
@@ -183,11 +206,11 @@ export class SegmentsService {
         throw uniqueViolation(error, `A segment with slug "${def.slug}" already exists.`);
       }
       return toSegment((await this.select(trx).where('s.slug', def.slug).first()) as SegmentRow);
-    });
+    }));
   }
 
   async update(idOrSlug: string, patch: SegmentPatch, options: { ifMatch?: string } = {}): Promise<Segment> {
-    return this.deps.db.transaction(async (trx) => {
+    return this.writing(() => this.deps.db.transaction(async (trx) => {
       const currentRow = (await this.select(trx).where(this.byKey(idOrSlug)).forUpdate('s').first()) as SegmentRow | undefined;
       if (!currentRow) throw notFound(`Segment "${idOrSlug}" does not exist.`);
       checkIfMatch(options.ifMatch, currentRow.version);
@@ -206,11 +229,11 @@ export class SegmentsService {
       }
       await this.recordVersion(trx, current.id, version, def, modelId);
       return toSegment((await this.select(trx).where('s.id', current.id).first()) as SegmentRow);
-    });
+    }));
   }
 
   async delete(idOrSlug: string, options: { ifMatch?: string } = {}): Promise<void> {
-    await this.deps.db.transaction(async (trx) => {
+    await this.writing(() => this.deps.db.transaction(async (trx) => {
       const current = (await this.select(trx).where(this.byKey(idOrSlug)).forUpdate('s').first()) as SegmentRow | undefined;
       if (!current) throw notFound(`Segment "${idOrSlug}" does not exist.`);
       checkIfMatch(options.ifMatch, current.version);
@@ -219,7 +242,7 @@ export class SegmentsService {
       const syncs = await trx('syncs').where({ segment_id: current.id }).orderBy('slug').limit(20).pluck<string[]>('slug');
       if (syncs.length) throw conflict(`Segment "${current.slug}" is used by syncs: ${syncs.join(', ')}. Delete them first.`);
       await trx('segments').where({ id: current.id }).delete();
-    });
+    }));
   }
 
   private async refuseIfReferenced(trx: Knex, slug: string, verb: string): Promise<void> {

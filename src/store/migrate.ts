@@ -4,6 +4,7 @@ import * as m0002 from './migrations/0002_refresh_runs';
 import * as m0003 from './migrations/0003_destinations';
 import * as m0004 from './migrations/0004_syncs';
 import * as m0005 from './migrations/0005_tokens_and_audit';
+import * as m0006 from './migrations/0006_definition_change_notify';
 
 /** Migrations are listed here (not discovered on disk) so they run the same under tsx, vitest and a bundle. */
 const MIGRATIONS: Record<string, Knex.Migration> = {
@@ -12,6 +13,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '0003_destinations': m0003,
   '0004_syncs': m0004,
   '0005_tokens_and_audit': m0005,
+  '0006_definition_change_notify': m0006,
 };
 
 const source: Knex.MigrationSource<string> = {

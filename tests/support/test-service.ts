@@ -33,7 +33,7 @@ export interface TestService {
 export async function startTestService(options: { customers?: number; applySegments?: boolean; env?: Record<string, string>; limits?: Partial<AccessLimits> } = {}): Promise<TestService> {
   const database = await createTestDatabase();
   const config = loadConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'silent', ...options.env }, REPO_ROOT);
-  const runtime = await openRuntime(config, { log: () => {} });
+  const runtime = await openRuntime(config, { log: () => {}, cacheDefinitions: true });
   await seedDemo(runtime.warehouse, { schema: DEMO_SCHEMA, customers: options.customers ?? 300, anchor: new Date('2026-11-01T00:00:00Z') });
   if (options.applySegments ?? true) {
     await applyDirectory({ dir: SEGMENTS_DIR, services: runtime, defaultSchema: runtime.warehouse.defaultSchema, kinds: DEMO_KINDS });
