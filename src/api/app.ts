@@ -31,6 +31,7 @@ import type { TokensService } from '../auth/tokens-service';
 import type { AuditLog } from '../audit/audit-log';
 import { registerAccessControl, type AccessLimits } from './access/access-control';
 import { registerAuditTrail } from './audit/audit-hook';
+import { lazyChildLoggerFactory } from '../observability/request-logger';
 import { AuditEventPageSchema, AuditEventSchema, auditRoutes } from './audit/audit-routes';
 import { CreatedTokenSchema, TokenPageSchema, TokenRequestSchema, TokenSchema, tokenRoutes } from './tokens/token-routes';
 
@@ -98,6 +99,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     routerOptions: { ignoreTrailingSlash: true },
+    childLoggerFactory: lazyChildLoggerFactory,
     handlerTimeout: limits.handlerTimeoutMs,
   }).withTypeProvider<TypeBoxTypeProvider>();
 

@@ -118,12 +118,12 @@ export class TokensService {
 
   /** The principal a bearer token stands for, or a 401 saying why not (without echoing the token). */
   async authenticate(tokenText: string): Promise<Principal> {
-    const key = hashToken(tokenText);
-    const cacheKey = key.toString('base64');
+    // Keyed by the token itself (this process's memory only): hashing every request cost ~5% of a cached GET.
+    const cacheKey = tokenText;
     const now = this.now();
     let entry = this.cache.get(cacheKey);
     if (!entry || entry.expiresAtMs <= now) {
-      entry = await this.lookup(key, now);
+      entry = await this.lookup(hashToken(tokenText), now);
       if (this.cache.size > 10_000) this.cache.clear();
       this.cache.set(cacheKey, entry);
     }

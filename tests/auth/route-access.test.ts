@@ -108,6 +108,15 @@ describe('every /v1 operation', () => {
 });
 
 describe('identifiers in clear', () => {
+  it('are offered by exactly the operations that check for admin', () => {
+    const spec = service.app.swagger() as unknown as { paths: Record<string, Record<string, { operationId: string; parameters?: Array<{ name: string }>; requestBody?: unknown }>>; components: { schemas: Record<string, { properties?: Record<string, unknown> }> } };
+    const revealingSchemas = Object.entries(spec.components.schemas).filter(([, schema]) => schema.properties && 'reveal' in schema.properties).map(([name]) => `#/components/schemas/${name}"`);
+    const revealing = Object.values(spec.paths).flatMap((methods) => Object.values(methods))
+      .filter((op) => op.parameters?.some((p) => p.name === 'reveal') || revealingSchemas.some((ref) => JSON.stringify(op.requestBody ?? {}).includes(ref)))
+      .map((op) => op.operationId).sort();
+    expect(revealing).toEqual(['listSegmentMembers', 'previewSegment']);
+  });
+
   it('need admin: reveal=true is 403 for a read token, masked reads still work', async () => {
     await service.app.inject({ method: 'POST', url: '/v1/segments/us-high-value/refresh?wait=true' });
     const masked = await service.app.inject({ url: '/v1/segments/us-high-value/members?limit=5', headers: bearer(tokens.read!) });

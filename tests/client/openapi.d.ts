@@ -1133,7 +1133,7 @@ export interface components {
              */
             sampleSize: number;
             /**
-             * @description Return identifiers in clear instead of masked.
+             * @description Return identifiers in clear instead of masked (needs the `admin` scope).
              * @default false
              */
             reveal: boolean;
@@ -6303,7 +6303,7 @@ export interface operations {
                 limit?: number;
                 /** @description The `nextCursor` of the previous page. */
                 cursor?: string;
-                /** @description Return identifiers in clear. */
+                /** @description Return identifiers in clear (needs the `admin` scope). */
                 reveal?: boolean;
             };
             header?: never;

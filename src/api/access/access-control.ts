@@ -42,6 +42,19 @@ export const EXPENSIVE_OPERATIONS = new Set([
 
 const forbidden = (detail: string) => new AppError(403, 'Forbidden', detail);
 
+/** Operations that can return identifiers in clear (`reveal`): that part is admin-only. */
+const REVEALING_OPERATIONS = new Set(['listSegmentMembers', 'previewSegment']);
+
+async function refuseRevealUnlessAdmin(request: FastifyRequest, reply: import('fastify').FastifyReply): Promise<void> {
+  const query = request.query as { reveal?: unknown } | undefined;
+  const body = request.body as { reveal?: unknown } | undefined;
+  const reveals = query?.reveal === true || (body !== null && typeof body === 'object' && body.reveal === true);
+  if (reveals && request.principal && !grants(request.principal.scopes, 'admin')) {
+    reply.header('www-authenticate', 'Bearer realm="audiences", error="insufficient_scope", scope="admin"');
+    throw forbidden('Identifiers in clear (`reveal: true`) need the "admin" scope.');
+  }
+}
+
 const AUTH_RESPONSES = {
   401: { description: 'No bearer token, or not a valid one (unknown, revoked or expired).', headers: { 'WWW-Authenticate': { type: 'string', description: '`Bearer realm="audiences"`, with `error="invalid_token"` when a token was given.' } } },
   403: { description: 'The token lacks the scope this operation needs (see `WWW-Authenticate`).', headers: { 'WWW-Authenticate': { type: 'string', description: '`Bearer error="insufficient_scope", scope="…"`: the scope needed.' } } },
@@ -143,16 +156,10 @@ export async function registerAccessControl(app: FastifyInstance, options: { tok
       }
     };
     route.onRequest = [...(Array.isArray(route.onRequest) ? route.onRequest : route.onRequest ? [route.onRequest] : []), enforce];
-  });
-
-  // Identifiers in clear are admin-only, wherever an operation offers them.
-  app.addHook('preHandler', async (request, reply) => {
-    if (!request.routeOptions.config.scope || !request.principal) return;
-    const query = request.query as { reveal?: unknown } | undefined;
-    const body = request.body as { reveal?: unknown } | undefined;
-    if ((query?.reveal === true || (body && typeof body === 'object' && body.reveal === true)) && !grants(request.principal.scopes, 'admin')) {
-      reply.header('www-authenticate', 'Bearer realm="audiences", error="insufficient_scope", scope="admin"');
-      throw forbidden('Identifiers in clear (`reveal: true`) need the "admin" scope.');
+    const operationId = (route.schema as { operationId?: string } | undefined)?.operationId;
+    if (operationId && REVEALING_OPERATIONS.has(operationId)) {
+      route.preHandler = [...(Array.isArray(route.preHandler) ? route.preHandler : route.preHandler ? [route.preHandler] : []), refuseRevealUnlessAdmin];
     }
   });
+
 }

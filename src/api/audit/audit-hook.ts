@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditLog } from '../../audit/audit-log';
 import { AppError } from '../../errors';
 import { isUuid } from '../../store/cursor';
@@ -59,7 +59,7 @@ const field = (value: unknown, key: string): string | null => {
 export function registerAuditTrail(app: FastifyInstance, options: { audit: AuditLog; loaders: ResourceLoaders }): void {
   const before = new WeakMap<FastifyRequest, unknown>();
 
-  app.addHook('preHandler', async (request) => {
+  const loadBefore = async (request: FastifyRequest) => {
     const operation = operationOf(request);
     if (!operation?.before || !operation.param) return;
     const id = (request.params as Record<string, string>)[operation.param];
@@ -71,9 +71,9 @@ export function registerAuditTrail(app: FastifyInstance, options: { audit: Audit
       // The handler reports a missing resource itself.
       if (!(error instanceof AppError && error.status === 404)) throw error;
     }
-  });
+  };
 
-  app.addHook('onSend', async (request, reply, payload) => {
+  const recordChange = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const operation = operationOf(request);
     if (!operation || reply.statusCode >= 400) return payload;
     // A replayed Idempotency-Key changed nothing.
@@ -102,5 +102,17 @@ export function registerAuditTrail(app: FastifyInstance, options: { audit: Audit
       request.log.error({ err: error, action: operation.action, resourceId }, 'audit event could not be written');
     }
     return payload;
+  };
+
+  // On the audited routes only: reads pay nothing for the audit trail.
+  app.addHook('onRoute', (route) => {
+    const operationId = (route.schema as { operationId?: string } | undefined)?.operationId;
+    if (!operationId || !AUDITED_OPERATIONS[operationId]) return;
+    route.preHandler = [...hooksOf(route.preHandler), loadBefore];
+    route.onSend = [...hooksOf(route.onSend), recordChange];
   });
+}
+
+function hooksOf<T>(hooks: T | T[] | undefined): T[] {
+  return Array.isArray(hooks) ? hooks : hooks ? [hooks] : [];
 }

@@ -31,7 +31,7 @@ export const PreviewRequestSchema = Type.Object(
     model: slug('Slug of the model the rule is written against.'),
     rule: ref(RuleSchema),
     sampleSize: Type.Optional(Type.Integer({ minimum: 0, maximum: 100, default: 10, description: 'Members to return (at most 100).' })),
-    reveal: Type.Optional(Type.Boolean({ default: false, description: 'Return identifiers in clear instead of masked.' })),
+    reveal: Type.Optional(Type.Boolean({ default: false, description: 'Return identifiers in clear instead of masked (needs the `admin` scope).' })),
     asOf: Type.Optional(AsOf),
   },
   { $id: 'PreviewRequest', additionalProperties: false, description: 'An unsaved rule to try on the warehouse.' },

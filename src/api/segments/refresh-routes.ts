@@ -122,7 +122,7 @@ export const refreshRoutes: FastifyPluginAsyncTypebox<{ refresh: RefreshService 
       operationId: 'listSegmentMembers', tags: ['refresh'], summary: 'List members of a segment',
       description: 'Members of the latest refresh, ordered by member key. Identifiers are masked unless `reveal=true`.',
       params: SegmentParams,
-      querystring: Type.Composite([PaginationQuery, Type.Object({ reveal: Type.Optional(Type.Boolean({ default: false, description: 'Return identifiers in clear.' })) })], { additionalProperties: false }),
+      querystring: Type.Composite([PaginationQuery, Type.Object({ reveal: Type.Optional(Type.Boolean({ default: false, description: 'Return identifiers in clear (needs the `admin` scope).' })) })], { additionalProperties: false }),
       response: { 200: json(ref(MemberPageSchema), 'A page of members.'), ...problemResponses(400, 404) },
     },
   }, async (request) => refresh.members(request.params.segment, { ...request.query, reveal: request.query.reveal ?? false }));
