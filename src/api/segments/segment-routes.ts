@@ -7,6 +7,7 @@ import { CreatedHeaders, ETagHeader, IfMatchHeaders, PaginationQuery, SegmentPar
 import { segmentDefinitionExample, timestamps } from '../examples';
 import { documentExamples } from '../openapi-examples';
 import { problemResponses } from '../problem';
+import { sendSerializedOnce } from '../serialize-once';
 import { ref, slug } from '../schema-helpers';
 
 export const SegmentPageSchema = pageOf(ref(SegmentSchema), 'SegmentPage', 'A page of segments, ordered by slug.');
@@ -47,7 +48,7 @@ export const segmentRoutes: FastifyPluginAsyncTypebox<{ segments: SegmentsServic
         ...problemResponses(400),
       },
     },
-  }, async (request) => segments.list(request.query));
+  }, async (request, reply) => sendSerializedOnce(reply, await segments.list(request.query)));
 
   app.post('/v1/segments', {
     schema: {
@@ -72,7 +73,7 @@ export const segmentRoutes: FastifyPluginAsyncTypebox<{ segments: SegmentsServic
   }, async (request, reply) => {
     const segment = await segments.get(request.params.segment);
     reply.header('etag', etagOf(segment.version));
-    return segment;
+    return sendSerializedOnce(reply, segment);
   });
 
   app.patch('/v1/segments/:segment', {
