@@ -5,12 +5,13 @@
  * restart-only ones (shared_buffers, wal_level). The data directory is deleted on stop.
  */
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres, type RunningPostgres } from '../../src/store/embedded-postgres';
 import { log } from './stats';
+import { freePort } from '../support/free-port';
+
 
 /** Server settings (name → value), applied with ALTER SYSTEM. */
 export const PG_SETTINGS: ReadonlyArray<readonly [string, string, string]> = [
@@ -33,16 +34,6 @@ export const PG_SETTINGS: ReadonlyArray<readonly [string, string, string]> = [
   ['synchronous_commit', 'off', 'throw-away benchmark database'],
 ];
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export interface BenchPostgres {
   url: string;

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDemo } from '../../src/demo/seed-demo';
 import { createWarehouse } from '../../src/warehouse/create-warehouse';
 import { createTestDatabase } from '../support/test-database';
+import { runCli, type CliRun } from '../support/run-cli';
 
 /**
  * The `audiences` CLI as a user runs it (`node src/bin.mjs …` from the repository root) against a
@@ -17,7 +17,7 @@ const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 const SEGMENTS_DIR = path.join(REPO_ROOT, 'segments');
 const ANCHOR = new Date('2026-11-01T00:00:00Z');
 
-interface Run { code: number; stdout: string; stderr: string }
+type Run = CliRun;
 
 type TestDatabase = Awaited<ReturnType<typeof createTestDatabase>>;
 
@@ -30,16 +30,7 @@ const databases: TestDatabase[] = [];
 const clients: pg.Client[] = [];
 
 function cli(args: string[], databaseUrl?: string): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ['DATABASE_URL', 'WAREHOUSE_URL', 'DATA_DIR', 'EMBEDDED_PG_PORT', 'DEMO', 'SEGMENTS_DIR', 'TEST_DATABASE_URL', 'NODE_OPTIONS']) delete env[name];
-  // The demo's file destination writes under FILE_DESTINATION_ROOT (DATA_DIR/exports by default).
-  Object.assign(env, { LOG_LEVEL: 'warn', DATA_DIR: unusedDataDir, FILE_DESTINATION_ROOT: path.join(tmp, 'exports') }, databaseUrl ? { DATABASE_URL: databaseUrl } : {});
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['src/bin.mjs', ...args], { cwd: REPO_ROOT, env, timeout: 30_000 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runCli(args, { DATA_DIR: unusedDataDir, FILE_DESTINATION_ROOT: path.join(tmp, 'exports'), ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) });
 }
 
 /** A migrated-or-not metadata database with a seeded demo warehouse, and a pg client on it. */

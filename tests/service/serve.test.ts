@@ -4,7 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../support/global-setup';
+import { freePort } from '../support/free-port';
 
 /**
  * The real `serve` command as `npm start` runs it: a child process with the embedded Postgres in a

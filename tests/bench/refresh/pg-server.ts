@@ -9,12 +9,13 @@
  * is UNLOGGED.
  */
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres, type RunningPostgres } from '../../../src/store/embedded-postgres';
 import { log } from './util';
+import { freePort } from '../../support/free-port';
+
 
 /** Server settings: name, value, why. */
 export const PG_SETTINGS: ReadonlyArray<readonly [string, string, string]> = [
@@ -32,16 +33,6 @@ export const PG_SETTINGS: ReadonlyArray<readonly [string, string, string]> = [
   ['autovacuum', 'off', 'no background VACUUM/ANALYZE of fresh snapshots racing the timed runs; the generator VACUUMs its own data'],
 ];
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export interface BenchPostgres {
   url: string;
