@@ -8,7 +8,9 @@ export default defineConfig({
     globalSetup: ['tests/support/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    // Test files run in parallel, each in a database of its own.
+    // Test files run in parallel, each in a database of its own. Vitest's default on 2 cores is one
+    // worker (cores - 1), but most files wait on Postgres and child processes, not the CPU.
     fileParallelism: true,
+    maxWorkers: 3,
   },
 });
