@@ -68,6 +68,13 @@ describe('every /v1 operation', () => {
       expect(res.headers['content-type'], op.operationId).toMatch(/^application\/problem\+json/);
       expect(res.headers['www-authenticate'], op.operationId).toBe('Bearer realm="audiences"');
       expect(res.json().requestId, op.operationId).toBe(res.headers['x-request-id']);
+      // Fastify answers HEAD for every GET with the same handler: it needs the token too.
+      if (op.method === 'GET') {
+        const head = await call({ ...op, method: 'HEAD' }, { authorization: '' });
+        expect(head.statusCode, `HEAD ${op.path}`).toBe(401);
+        const allowed = await call({ ...op, method: 'HEAD' }, bearer(tokens[op.scope]!));
+        expect([401, 403], `HEAD ${op.path} with the scope`).not.toContain(allowed.statusCode);
+      }
     }
   });
 

@@ -76,8 +76,10 @@ const AUTH_RESPONSES = {
  * rate-limit group it counts against.
  */
 function declareAccess(limits: AccessLimits) {
+  const documented = new WeakSet<object>();
   return (route: RouteOptions) => {
-    if (!route.url.startsWith('/v1/') || route.method === 'HEAD' || (Array.isArray(route.method) && route.method.includes('HEAD'))) return;
+    // HEAD routes (fastify makes one per GET) go through here too: they run the same handler.
+    if (!route.url.startsWith('/v1/')) return;
     const operationId = (route.schema as { operationId?: string } | undefined)?.operationId;
     const scope = operationId ? OPERATION_SCOPES[operationId] : undefined;
     if (!scope) throw new Error(`route ${String(route.method)} ${route.url} (${operationId ?? 'no operationId'}) has no scope in OPERATION_SCOPES`);
@@ -88,6 +90,9 @@ function declareAccess(limits: AccessLimits) {
       ...(expensive ? { rateLimit: { max: limits.expensivePerMinute, timeWindow: 60_000, groupId: 'expensive' } } : {}),
     } as typeof route.config;
     const schema = (route.schema ??= {}) as Record<string, unknown> & { responses?: unknown; response?: Record<string, unknown>; description?: string };
+    // A GET and the HEAD fastify makes for it share their schema: document it once.
+    if (documented.has(schema)) return;
+    documented.add(schema);
     schema.security = [{ bearerAuth: [scope] }];
     schema.description = `${schema.description ?? ''}\n\nNeeds a token with the \`${scope}\` scope (or \`admin\`). Time limit: ${(WAITING_OPERATIONS.has(operationId!) ? limits.waitTimeoutMs : limits.handlerTimeoutMs) / 1000} s. Rate limit: ${expensive ? `${limits.expensivePerMinute} per minute for this and the other warehouse and platform operations` : `${limits.requestsPerMinute} per minute`} per token.`.trim();
     const problem = { content: { [PROBLEM_CONTENT_TYPE]: { schema: ref(ProblemSchema) } } };
