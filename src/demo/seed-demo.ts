@@ -89,11 +89,17 @@ export async function seedDemo(warehouse: Warehouse, options: SeedDemoOptions): 
                              when 1 then '+1 ' || area || ' ' || left(num, 3) || ' ' || right(num, 4)
                              when 2 then '1-' || area || '-' || left(num, 3) || '-' || right(num, 4)
                              else area || num end
-                      from (select (200 + ${q('h')}(i, 'area') % 700)::text as area, lpad((${q('h')}(i, 'ph') % 10000000)::text, 7, '0') as num) p)
-                 when country = 'GB' then '07' || lpad((${q('h')}(i, 'ph') % 1000000000)::text, 9, '0')
+                      -- Assigned area codes and exchanges 200-999: numbers libphonenumber accepts, as a real CRM's mostly are.
+                      from (select case when country = 'CA' then ${q('pick')}(i, 'area', array['416','514','604','613','647','778','403','905'])
+                                        else ${q('pick')}(i, 'area', array['212','213','305','312','404','415','503','512','602','617','702','713','718','206','303','214']) end as area,
+                                   (200 + ${q('h')}(i, 'exch') % 800)::text || lpad((${q('h')}(i, 'ph') % 10000)::text, 4, '0') as num) p)
+                 -- Mobile ranges only (076 is pagers, 070 personal numbers).
+                 when country = 'GB' then '07' || ${q('pick')}(i, 'gbm', array['4','5','7','8','9']) || lpad((${q('h')}(i, 'ph') % 100000000)::text, 8, '0')
                  when country = 'DE' then '+49 151 ' || lpad((${q('h')}(i, 'ph') % 100000000)::text, 8, '0')
-                 when country = 'FR' then '06 ' || lpad((${q('h')}(i, 'ph') % 100000000)::text, 8, '0')
-                 else '+61 4' || lpad((${q('h')}(i, 'ph') % 100000000)::text, 8, '0') end,
+                 -- Not 0639 or 069x: those are the overseas departments' mobiles, not metropolitan France's.
+                 when country = 'FR' then '06 ' || ${q('pick')}(i, 'frm', array['1','2','4','5','6','7','8']) || lpad((${q('h')}(i, 'ph') % 10000000)::text, 7, '0')
+                 -- 040-043: long-assigned Australian mobile ranges.
+                 else '+61 4' || (${q('h')}(i, 'aum') % 4)::text || lpad((${q('h')}(i, 'ph') % 10000000)::text, 7, '0') end,
             fn, ln,
             case country when 'US' then ${q('pick')}(i, 'city', array['New York','Los Angeles','Chicago','Houston','Phoenix','San Francisco','Seattle','Austin'])
                          when 'GB' then ${q('pick')}(i, 'city', array['London','Manchester','Leeds','Bristol'])
