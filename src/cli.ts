@@ -108,7 +108,7 @@ async function main(argv: string[]): Promise<number> {
       await withRuntime(async (runtime) => {
         const plan = await applyDirectory({
           dir, dryRun, prune: values.prune ?? false, services: runtime, defaultSchema: runtime.warehouse.defaultSchema,
-          onChange: runtime.audit.appliedChangeRecorder('cli:apply'),
+          audit: { actor: { tokenId: null, name: 'cli:apply' } },
         });
         log(formatPlan(plan, { dryRun, dir: dirLabel(dir) }));
       });
@@ -131,7 +131,7 @@ async function main(argv: string[]): Promise<number> {
     case 'token': {
       const tokenCommand = parseTokenCommand(rest);
       // Startup messages on stderr: stdout carries only what the command prints (the token itself for create).
-      await withRuntime((runtime) => runTokenCommand(tokenCommand, { tokens: runtime.tokens, audit: runtime.audit, log }), { log: (line) => console.error(line) });
+      await withRuntime((runtime) => runTokenCommand(tokenCommand, { tokens: runtime.tokens, log }), { log: (line) => console.error(line) });
       return 0;
     }
     case 'compile': {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './api/app';
 import { applyDirectory, dirLabel, formatPlan } from './as-code/apply';
+import type { AuditContext } from './audit/audit-log';
 import type { Config } from './config';
 import { seedDemo } from './demo/seed-demo';
 import { Jobs } from './jobs/jobs';
@@ -32,7 +33,7 @@ export async function startService(config: Config, options: { log?: (line: strin
         ? `seeded demo warehouse: ${seed.customers} customers, ${seed.orders} orders, ${seed.events} events (schema "${DEMO_SCHEMA}")`
         : `demo warehouse already seeded: ${seed.customers} customers (schema "${DEMO_SCHEMA}")`);
       // The demo's model, segments, file destination and syncs, as `audiences apply` would (never pruning).
-      const plan = await applyDirectory({ dir: config.segmentsDir, services: runtime, defaultSchema: runtime.warehouse.defaultSchema, onChange: runtime.audit.appliedChangeRecorder('demo:apply') });
+      const plan = await applyDirectory({ dir: config.segmentsDir, services: runtime, defaultSchema: runtime.warehouse.defaultSchema, audit: { actor: { tokenId: null, name: 'demo:apply' } } });
       log(formatPlan(plan, { dryRun: false, dir: dirLabel(config.segmentsDir) }).split('\n').pop()!);
       if (plan.some((e) => e.kind === 'sync' && e.action === 'create')) log(`demo syncs write hashed files under ${config.fileDestinationRoot}`);
     }
@@ -72,14 +73,15 @@ export async function startService(config: Config, options: { log?: (line: strin
   }
 }
 
+const BOOTSTRAP_AUDIT: AuditContext = { actor: { tokenId: null, name: 'bootstrap' } };
+
 /**
  * AUDIENCES_BOOTSTRAP_TOKEN is registered as an admin token. Without it, a demo with no tokens
  * creates one and prints it this once; otherwise the operator is told how to make one.
  */
 async function announceTokens(runtime: Runtime, options: { log: (line: string) => void; offerDemoToken: boolean }): Promise<void> {
   if (runtime.config.bootstrapToken) {
-    const { created } = await runtime.tokens.ensureBootstrap(runtime.config.bootstrapToken);
-    if (created) await runtime.audit.record({ actor: { tokenId: null, name: 'bootstrap' }, action: 'token.create', resourceType: 'token', resourceId: null, resourceSlug: 'bootstrap' });
+    const { created } = await runtime.tokens.ensureBootstrap(runtime.config.bootstrapToken, { audit: BOOTSTRAP_AUDIT });
     options.log(created ? 'registered AUDIENCES_BOOTSTRAP_TOKEN as the admin token "bootstrap"' : 'AUDIENCES_BOOTSTRAP_TOKEN is registered');
     return;
   }
@@ -88,8 +90,7 @@ async function announceTokens(runtime: Runtime, options: { log: (line: string) =
     options.log('no API tokens exist yet: create one with `audiences token create --name admin --scopes admin`');
     return;
   }
-  const token = await runtime.tokens.create({ name: 'demo-admin', scopes: ['admin'], createdBy: 'bootstrap' });
-  await runtime.audit.record({ actor: { tokenId: null, name: 'bootstrap' }, action: 'token.create', resourceType: 'token', resourceId: token.id, resourceSlug: token.name, after: token });
+  const token = await runtime.tokens.create({ name: 'demo-admin', scopes: ['admin'], createdBy: 'bootstrap' }, { audit: BOOTSTRAP_AUDIT });
   options.log(`admin token (shown this once; store it): ${token.token}`);
   options.log(`  export AUDIENCES_TOKEN=${token.token}`);
   options.log('  curl -H "Authorization: Bearer $AUDIENCES_TOKEN" …');

@@ -119,11 +119,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await registerAccessControl(app, { tokens: services.tokens, limits });
   registerAuditTrail(app, {
     audit: services.audit,
-    loaders: {
-      model: (id) => services.models.get(id), segment: (id) => services.segments.get(id),
-      destination: (id) => services.destinations.get(id), sync: (id) => services.syncs.get(id),
-      sync_run: (id) => services.syncs.getRun(id), token: (id) => services.tokens.get(id),
-    },
+    loaders: { sync_run: (id) => services.syncs.getRun(id) },
   });
 
   await app.register(fastifySwagger, swaggerOptions({ serverUrl: options.serverUrl ?? 'http://127.0.0.1:3000', limits, bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024 }));

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { AuditContext, AuditedWrite } from '../audit/audit-log';
 import type { DestinationDefinition } from '../destinations/destination-schema';
 import { AppError } from '../errors';
 import type { ModelDefinition } from '../models/model-schema';
@@ -7,18 +8,9 @@ import type { SyncDefinition } from '../syncs/sync-schema';
 import { checkDefinitions, type CheckedObject } from './check-definitions';
 import { DEFINITION_KINDS, DefinitionFileError, loadDefinitions, type DefinitionKind } from './load-definitions';
 import { planChanges, type PlanEntry } from './plan';
-import { currentObjects, readServiceState, resourceOf, type DefinitionServices, type ServiceState } from './service-state';
+import { currentObjects, readServiceState, type DefinitionServices } from './service-state';
 
 export { formatPlan, type PlanAction, type PlanEntry } from './plan';
-
-/** One write apply made, with the public representations around it (no secrets: credentials are write-only). */
-export interface AppliedChange {
-  action: 'create' | 'update' | 'delete';
-  kind: DefinitionKind;
-  slug: string;
-  before: unknown;
-  after: unknown;
-}
 
 export interface ApplyOptions {
   dir: string;
@@ -33,8 +25,8 @@ export interface ApplyOptions {
   kinds?: readonly DefinitionKind[];
   /** Where credential references are read (default process.env). */
   env?: Record<string, string | undefined>;
-  /** Called after each successful write, in order; a failure stops the apply. */
-  onChange?: (change: AppliedChange) => Promise<void>;
+  /** Who applies: each write records its audit event in the transaction that makes it. */
+  audit?: AuditContext;
 }
 
 /** A write failed after others succeeded: what was applied, and the failure. */
@@ -59,52 +51,45 @@ export async function applyDirectory(options: ApplyOptions): Promise<PlanEntry[]
   const state = await readServiceState(options.services);
   const checked = await checkDefinitions({ files, state, services: options.services, defaultSchema: options.defaultSchema, env: options.env ?? process.env, dir });
   const plan = planChanges({ desired: checked.map((c) => c.desired), current: currentObjects(state, options.defaultSchema), kinds, prune: options.prune ?? false, dir });
-  if (!options.dryRun) await execute(plan, { checked, state, options });
+  if (!options.dryRun) await execute(plan, { checked, options });
   return plan;
 }
 
-type Write = PlanEntry & { action: AppliedChange['action'] };
+type Write = PlanEntry & { action: 'create' | 'update' | 'delete' };
 const isWrite = (entry: PlanEntry): entry is Write => entry.action === 'create' || entry.action === 'update' || entry.action === 'delete';
 
-async function execute(plan: PlanEntry[], context: { checked: CheckedObject[]; state: ServiceState; options: ApplyOptions }): Promise<void> {
+async function execute(plan: PlanEntry[], context: { checked: CheckedObject[]; options: ApplyOptions }): Promise<void> {
   const bodies = new Map(context.checked.map((c) => [`${c.desired.kind} ${c.desired.slug}`, c.definition]));
   const done: PlanEntry[] = [];
   for (const entry of plan.filter(isWrite)) {
-    const before = entry.action === 'create' ? null : resourceOf(context.state, entry.kind, entry.slug);
-    let after: unknown;
     try {
-      after = await write(context.options.services, entry, bodies.get(`${entry.kind} ${entry.slug}`));
+      await write(context.options.services, entry, bodies.get(`${entry.kind} ${entry.slug}`), { audit: context.options.audit });
     } catch (error) {
       throw new PartialApplyError(done, failureOf(entry, error));
     }
     done.push(entry);
-    try {
-      await context.options.onChange?.({ action: entry.action, kind: entry.kind, slug: entry.slug, before, after: after ?? null });
-    } catch (error) {
-      throw new PartialApplyError(done, error instanceof Error ? error : new Error(String(error)));
-    }
   }
 }
 
 /** One create, replace or delete through the kind's service; resolves to the resource after it (deletes: nothing). */
-async function write(services: DefinitionServices, entry: Write, body: unknown): Promise<unknown> {
+async function write(services: DefinitionServices, entry: Write, body: unknown, options: AuditedWrite): Promise<unknown> {
   const { slug } = entry;
   switch (entry.kind) {
     case 'model': {
       const def = body as ModelDefinition;
-      return entry.action === 'delete' ? services.models.delete(slug) : entry.action === 'create' ? services.models.create(def) : services.models.replace(slug, def);
+      return entry.action === 'delete' ? services.models.delete(slug, options) : entry.action === 'create' ? services.models.create(def, options) : services.models.replace(slug, def, options);
     }
     case 'segment': {
       const def = body as SegmentDefinition;
-      return entry.action === 'delete' ? services.segments.delete(slug) : entry.action === 'create' ? services.segments.create(def) : services.segments.update(slug, def);
+      return entry.action === 'delete' ? services.segments.delete(slug, options) : entry.action === 'create' ? services.segments.create(def, options) : services.segments.update(slug, def, options);
     }
     case 'destination': {
       const def = body as DestinationDefinition;
-      return entry.action === 'delete' ? services.destinations.delete(slug) : entry.action === 'create' ? services.destinations.create(def) : services.destinations.replace(slug, def);
+      return entry.action === 'delete' ? services.destinations.delete(slug, options) : entry.action === 'create' ? services.destinations.create(def, options) : services.destinations.replace(slug, def, options);
     }
     case 'sync': {
       const def = body as SyncDefinition;
-      return entry.action === 'delete' ? services.syncs.delete(slug) : entry.action === 'create' ? services.syncs.create(def) : services.syncs.replace(slug, def);
+      return entry.action === 'delete' ? services.syncs.delete(slug, options) : entry.action === 'create' ? services.syncs.create(def, options) : services.syncs.replace(slug, def, options);
     }
   }
 }

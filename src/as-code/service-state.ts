@@ -9,7 +9,6 @@ import type { Page } from '../store/cursor';
 import type { SyncResource } from '../syncs/sync-schema';
 import type { SyncsService } from '../syncs/syncs-service';
 import { destinationContent, modelContent, segmentFileContent, syncContent } from './content';
-import type { DefinitionKind } from './load-definitions';
 import type { CurrentObject, Ref } from './plan';
 
 /** The services audiences as code reads and writes through (a Runtime is one). */
@@ -52,11 +51,6 @@ export async function readServiceState(services: DefinitionServices): Promise<Se
 export function segmentRefsOf(rule: unknown): Ref[] {
   const refs = checkRuleStructure(rule, { attributes: new Map(), relationships: new Map() }).segmentRefs;
   return [...new Set(refs)].map((slug) => ({ kind: 'segment', slug, pointer: '/rule' }));
-}
-
-/** The public representation of an object, for change callbacks (never a secret: credentials are write-only). */
-export function resourceOf(state: ServiceState, kind: DefinitionKind, slug: string): unknown {
-  return state[`${kind}s`].get(slug) ?? null;
 }
 
 /** Every object the service holds, as the planner compares it. */

@@ -54,32 +54,62 @@ const toEvent = (row: AuditRow): AuditEvent => ({
   before: row.before ?? null, after: row.after ?? null,
 });
 
+/** Who is making a change, carried into the service call so its audit event commits with it. */
+export interface AuditContext {
+  actor: AuditActor;
+  requestId?: string | null;
+}
+
+/** One change as a service sees it: the public representations around it (deletes: nothing after). */
+export interface AuditedChange {
+  action: string;
+  resourceType: string;
+  before: unknown;
+  after: unknown;
+  /** For resources without an id/slug of their own in `after` (runs name their parent). */
+  resourceId?: string | null;
+  resourceSlug?: string | null;
+}
+
+type Executor = Knex | Knex.Transaction;
+
+const stringField = (value: unknown, key: string): string | null => {
+  const v = value && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
+  return typeof v === 'string' ? v : null;
+};
+
+/** Inserts one event; with a transaction, the event commits or rolls back with the change it records. */
+export async function insertAuditEvent(db: Executor, event: AuditEventInput): Promise<void> {
+  await db('audit_events').insert({
+    actor_token_id: event.actor.tokenId, actor: event.actor.name, action: event.action,
+    resource_type: event.resourceType, resource_id: event.resourceId, resource_slug: event.resourceSlug ?? null,
+    request_id: event.requestId ?? null,
+    before: event.before === undefined || event.before === null ? null : JSON.stringify(redactSecrets(event.before)),
+    after: event.after === undefined || event.after === null ? null : JSON.stringify(redactSecrets(event.after)),
+  });
+}
+
+/**
+ * Records a change inside the transaction that makes it, so a change and its record are never
+ * apart: if the event cannot be written the change rolls back. Without a context (internal
+ * callers, tests of the service alone) nothing is recorded.
+ */
+export async function recordChangeWithin(db: Executor, context: AuditContext | undefined, change: AuditedChange): Promise<void> {
+  if (!context) return;
+  await insertAuditEvent(db, {
+    actor: context.actor, requestId: context.requestId ?? null, action: change.action, resourceType: change.resourceType,
+    resourceId: change.resourceId ?? stringField(change.after, 'id') ?? stringField(change.before, 'id'),
+    resourceSlug: change.resourceSlug ?? stringField(change.after, 'slug') ?? stringField(change.before, 'slug') ?? stringField(change.after, 'name') ?? stringField(change.before, 'name'),
+    before: change.before, after: change.after,
+  });
+}
+
 /** Who changed what, when, from what to what: one row per mutation, secrets redacted before they are stored. */
 export class AuditLog {
   constructor(private readonly deps: { db: Knex }) {}
 
-  async record(event: AuditEventInput, options: { db?: Knex | Knex.Transaction } = {}): Promise<void> {
-    await (options.db ?? this.deps.db)('audit_events').insert({
-      actor_token_id: event.actor.tokenId, actor: event.actor.name, action: event.action,
-      resource_type: event.resourceType, resource_id: event.resourceId, resource_slug: event.resourceSlug ?? null,
-      request_id: event.requestId ?? null,
-      before: event.before === undefined || event.before === null ? null : JSON.stringify(redactSecrets(event.before)),
-      after: event.after === undefined || event.after === null ? null : JSON.stringify(redactSecrets(event.after)),
-    });
-  }
-
-  /**
-   * Records changes made by `audiences apply` (or the demo's apply at start) under the same
-   * action names the API uses, so the log reads the same whichever way a change came.
-   */
-  appliedChangeRecorder(actorName: string): (change: { action: 'create' | 'update' | 'delete'; kind: string; slug: string; before: unknown; after: unknown }) => Promise<void> {
-    const field = (value: unknown) => (value && typeof value === 'object' && typeof (value as { id?: unknown }).id === 'string' ? (value as { id: string }).id : null);
-    return (change) => this.record({
-      actor: { tokenId: null, name: actorName },
-      action: `${change.kind}.${change.action === 'update' ? (change.kind === 'segment' ? 'update' : 'replace') : change.action}`,
-      resourceType: change.kind, resourceId: field(change.after) ?? field(change.before), resourceSlug: change.slug,
-      before: change.before, after: change.after,
-    });
+  async record(event: AuditEventInput, options: { db?: Executor } = {}): Promise<void> {
+    await insertAuditEvent(options.db ?? this.deps.db, event);
   }
 
   /** Newest first; the cursor is the last id seen, so pages stay stable while events are added. */
@@ -101,4 +131,9 @@ export class AuditLog {
     const data = rows.slice(0, limit).map(toEvent);
     return { data, nextCursor: rows.length > limit ? encodeCursor(data[data.length - 1]!.id) : null };
   }
+}
+
+/** Options of every service write the API and `audiences apply` make. */
+export interface AuditedWrite {
+  audit?: AuditContext;
 }

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import type { AuditLog } from '../audit/audit-log';
+import type { AuditContext } from '../audit/audit-log';
 import { SCOPES, type Scope } from './scopes';
 import type { TokensService } from './tokens-service';
 
@@ -10,7 +10,7 @@ export const TOKEN_USAGE = `  token create --name NAME --scopes read,write,run,a
   token list [--all]         list tokens (never their secrets); --all includes revoked ones
   token revoke ID            revoke a token`;
 
-const CLI_ACTOR = { tokenId: null, name: 'cli' };
+const CLI_AUDIT: AuditContext = { actor: { tokenId: null, name: 'cli' } };
 
 export type TokenCommand =
   | { kind: 'create'; name: string; scopes: Scope[]; expiresAt?: Date }
@@ -43,11 +43,10 @@ export function parseTokenCommand(args: string[]): TokenCommand {
 }
 
 /** `audiences token …`: runs on the server against the metadata database, so it works before any token exists. */
-export async function runTokenCommand(command: TokenCommand, deps: { tokens: TokensService; audit: AuditLog; log: (line: string) => void }): Promise<void> {
+export async function runTokenCommand(command: TokenCommand, deps: { tokens: TokensService; log: (line: string) => void }): Promise<void> {
   if (command.kind === 'create') {
-    const created = await deps.tokens.create({ name: command.name, scopes: command.scopes, createdBy: 'cli', ...(command.expiresAt ? { expiresAt: command.expiresAt } : {}) });
-    const { token, ...shown } = created;
-    await deps.audit.record({ actor: CLI_ACTOR, action: 'token.create', resourceType: 'token', resourceId: created.id, resourceSlug: created.name, after: shown });
+    const created = await deps.tokens.create({ name: command.name, scopes: command.scopes, createdBy: 'cli', ...(command.expiresAt ? { expiresAt: command.expiresAt } : {}) }, { audit: CLI_AUDIT });
+    const { token } = created;
     // The token alone on stdout, so `$(audiences token create …)` captures it; the rest on stderr.
     process.stderr.write(`created token "${created.name}" (${created.id}) with scopes ${created.scopes.join(', ')}${created.expiresAt ? `, expires ${created.expiresAt}` : ''}; it is shown this once:\n`);
     deps.log(token);
@@ -64,8 +63,6 @@ export async function runTokenCommand(command: TokenCommand, deps: { tokens: Tok
     } while (cursor);
     return;
   }
-  const before = await deps.tokens.get(command.id);
-  const after = await deps.tokens.revoke(command.id);
-  await deps.audit.record({ actor: CLI_ACTOR, action: 'token.revoke', resourceType: 'token', resourceId: after.id, resourceSlug: after.name, before, after });
+  const after = await deps.tokens.revoke(command.id, { audit: CLI_AUDIT });
   deps.log(`revoked token "${after.name}" (${after.id})`);
 }

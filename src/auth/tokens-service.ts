@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { recordChangeWithin, type AuditedWrite } from '../audit/audit-log';
 import { AppError, invalidRequest, notFound } from '../errors';
 import { decodeCursor, isUuid, pageSize, toPage, type Page } from '../store/cursor';
 import { grants, SCOPES, type Scope } from './scopes';
@@ -60,29 +61,34 @@ export class TokensService {
     this.now = deps.now ?? Date.now;
   }
 
-  async create(input: { name: string; scopes: Scope[]; expiresAt?: Date | null; createdBy: string; tokenText?: string }): Promise<TokenResource & { token: string }> {
+  async create(input: { name: string; scopes: Scope[]; expiresAt?: Date | null; createdBy: string; tokenText?: string }, options: AuditedWrite = {}): Promise<TokenResource & { token: string }> {
     const scopes = [...new Set(input.scopes)].sort((a, b) => SCOPES.indexOf(a) - SCOPES.indexOf(b));
     if (!scopes.length) throw invalidRequest('A token needs at least one scope.', [{ pointer: '/scopes', message: `must hold at least one of ${SCOPES.join(', ')}` }]);
     if (input.expiresAt && input.expiresAt.getTime() <= this.now()) {
       throw invalidRequest('The token would already be expired.', [{ pointer: '/expiresAt', message: 'must be in the future' }]);
     }
     const token = input.tokenText ?? newTokenText();
-    const [row] = await this.deps.db<TokenRow>('api_tokens').insert({
-      name: input.name, token_hash: hashToken(token), prefix: displayPrefix(token), scopes, created_by: input.createdBy,
-      expires_at: input.expiresAt ?? null,
-    }).returning('*');
-    return { ...toResource(row as TokenRow), token };
+    const resource = await this.deps.db.transaction(async (trx) => {
+      const [row] = await trx<TokenRow>('api_tokens').insert({
+        name: input.name, token_hash: hashToken(token), prefix: displayPrefix(token), scopes, created_by: input.createdBy,
+        expires_at: input.expiresAt ?? null,
+      }).returning('*');
+      const created = toResource(row as TokenRow);
+      await recordChangeWithin(trx, options.audit, { action: 'token.create', resourceType: 'token', before: null, after: created });
+      return created;
+    });
+    return { ...resource, token };
   }
 
   /**
    * AUDIENCES_BOOTSTRAP_TOKEN: an admin token chosen by the operator (or a deployment's secret
    * store). Registered once; an existing one is left alone, a revoked one stays revoked.
    */
-  async ensureBootstrap(tokenText: string): Promise<{ created: boolean }> {
+  async ensureBootstrap(tokenText: string, options: AuditedWrite = {}): Promise<{ created: boolean }> {
     if (!EXTERNAL_TOKEN.test(tokenText)) throw new AppError(500, 'Configuration error', 'AUDIENCES_BOOTSTRAP_TOKEN must be 32 to 256 characters of A-Z a-z 0-9 _ -.');
     const existing = await this.deps.db<TokenRow>('api_tokens').where({ token_hash: hashToken(tokenText) }).first();
     if (existing) return { created: false };
-    await this.create({ name: 'bootstrap', scopes: ['admin'], createdBy: 'bootstrap', tokenText });
+    await this.create({ name: 'bootstrap', scopes: ['admin'], createdBy: 'bootstrap', tokenText }, options);
     return { created: true };
   }
 
@@ -109,9 +115,14 @@ export class TokensService {
   }
 
   /** Idempotent: revoking a revoked token keeps the first revocation time. */
-  async revoke(id: string): Promise<TokenResource> {
+  async revoke(id: string, options: AuditedWrite = {}): Promise<TokenResource> {
     await this.get(id);
-    await this.deps.db('api_tokens').where({ id }).whereNull('revoked_at').update({ revoked_at: this.deps.db.fn.now() });
+    await this.deps.db.transaction(async (trx) => {
+      const before = await trx<TokenRow>('api_tokens').where({ id }).forUpdate().first();
+      const [row] = await trx<TokenRow>('api_tokens').where({ id }).whereNull('revoked_at').update({ revoked_at: trx.fn.now() as never }).returning('*');
+      // Revoking a revoked token changes nothing, and records nothing.
+      if (row) await recordChangeWithin(trx, options.audit, { action: 'token.revoke', resourceType: 'token', before: toResource(before!), after: toResource(row as TokenRow) });
+    });
     for (const [hash, entry] of this.cache) if (entry.principal?.tokenId === id) this.cache.delete(hash);
     return this.get(id);
   }

@@ -2,6 +2,7 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import Ajv, { type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { Knex } from 'knex';
+import { recordChangeWithin, type AuditedWrite } from '../audit/audit-log';
 import { validationDetails } from '../api/problem';
 import { AppError, conflict, invalidRequest, notFound, type ProblemDetail } from '../errors';
 import { uniqueViolation } from '../models/models-service';
@@ -167,23 +168,28 @@ export class DestinationsService {
     return toResource(row, this.deps.registry);
   }
 
-  async create(def: DestinationDefinition): Promise<DestinationResource> {
+  async create(def: DestinationDefinition, options: AuditedWrite = {}): Promise<DestinationResource> {
     const { config } = this.checkDefinition(def, { credentialsRequired: true });
     const id = randomUUID();
     const credentials = this.seal(id, def.credentials);
-    try {
-      const [row] = await this.deps.db<DestinationRow>('destinations').insert({
-        id, slug: def.slug, name: def.name, kind: def.kind, config: config as never, credentials,
-        credential_fields: JSON.stringify(credentials ? Object.keys(def.credentials!).sort() : []) as never,
-      }).returning('*');
-      return toResource(row!, this.deps.registry);
-    } catch (error) {
-      throw uniqueViolation(error, `A destination with slug "${def.slug}" already exists.`);
-    }
+    return this.deps.db.transaction(async (trx) => {
+      let resource: DestinationResource;
+      try {
+        const [row] = await trx<DestinationRow>('destinations').insert({
+          id, slug: def.slug, name: def.name, kind: def.kind, config: config as never, credentials,
+          credential_fields: JSON.stringify(credentials ? Object.keys(def.credentials!).sort() : []) as never,
+        }).returning('*');
+        resource = toResource(row!, this.deps.registry);
+      } catch (error) {
+        throw uniqueViolation(error, `A destination with slug "${def.slug}" already exists.`);
+      }
+      await recordChangeWithin(trx, options.audit, { action: 'destination.create', resourceType: 'destination', before: null, after: withCredentialFields(resource, def) });
+      return resource;
+    });
   }
 
   /** Replaces the definition; credentials omitted → the stored ones are kept (they are write-only). */
-  async replace(idOrSlug: string, def: DestinationDefinition, options: { ifMatch?: string } = {}): Promise<DestinationResource> {
+  async replace(idOrSlug: string, def: DestinationDefinition, options: { ifMatch?: string } & AuditedWrite = {}): Promise<DestinationResource> {
     return this.deps.db.transaction(async (trx) => {
       const current = await trx<DestinationRow>('destinations').where(isUuid(idOrSlug) ? { id: idOrSlug } : { slug: idOrSlug }).forUpdate().first();
       if (!current) throw notFound(`Destination "${idOrSlug}" does not exist.`);
@@ -192,19 +198,24 @@ export class DestinationsService {
       const { config } = this.checkDefinition(def, { credentialsRequired: current.credentials === null });
       const credentials = def.credentials === undefined ? current.credentials : this.seal(current.id, def.credentials);
       const fields = def.credentials === undefined ? current.credential_fields : (credentials ? Object.keys(def.credentials).sort() : []);
+      let resource: DestinationResource;
       try {
         const [row] = await trx<DestinationRow>('destinations').where({ id: current.id }).update({
           slug: def.slug, name: def.name, config: config as never, credentials, credential_fields: JSON.stringify(fields) as never,
           version: current.version + 1, updated_at: trx.fn.now() as never,
         }).returning('*');
-        return toResource(row!, this.deps.registry);
+        resource = toResource(row!, this.deps.registry);
       } catch (error) {
         throw uniqueViolation(error, `A destination with slug "${def.slug}" already exists.`);
       }
+      await recordChangeWithin(trx, options.audit, {
+        action: 'destination.replace', resourceType: 'destination', before: toResource(current, this.deps.registry), after: withCredentialFields(resource, def),
+      });
+      return resource;
     });
   }
 
-  async delete(idOrSlug: string, options: { ifMatch?: string } = {}): Promise<void> {
+  async delete(idOrSlug: string, options: { ifMatch?: string } & AuditedWrite = {}): Promise<void> {
     await this.deps.db.transaction(async (trx) => {
       const row = await this.findRow(idOrSlug, trx);
       if (!row) throw notFound(`Destination "${idOrSlug}" does not exist.`);
@@ -212,6 +223,7 @@ export class DestinationsService {
       const used = await trx('syncs').where({ destination_id: row.id }).orderBy('slug').limit(20).pluck<string[]>('slug');
       if (used.length) throw conflict(`Destination "${row.slug}" is used by syncs: ${used.join(', ')}. Delete them first.`);
       await trx('destinations').where({ id: row.id }).delete();
+      await recordChangeWithin(trx, options.audit, { action: 'destination.delete', resourceType: 'destination', before: toResource(row, this.deps.registry), after: null });
     });
   }
 
@@ -239,4 +251,12 @@ export class DestinationsService {
       await destination.close?.().catch(() => {});
     }
   }
+}
+
+/**
+ * What the audit log shows of a write: the resource, plus the credential fields the request set
+ * (the log redacts their values), since resources never carry credentials.
+ */
+function withCredentialFields(resource: DestinationResource, def: DestinationDefinition): unknown {
+  return def.credentials === undefined ? resource : { ...resource, credentials: def.credentials };
 }

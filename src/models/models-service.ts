@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { recordChangeWithin, type AuditedWrite } from '../audit/audit-log';
 import { CompileError, compileRule } from '../compiler/compile';
 import { compilerModelOf } from '../compiler/compiler-model';
 import { joinPointer } from '../compiler/json-pointer';
@@ -101,20 +102,25 @@ export class ModelsService {
     if (live.length) throw unprocessable('The model does not match the warehouse.', live);
   }
 
-  async create(input: ModelDefinition): Promise<Model> {
+  async create(input: ModelDefinition, options: AuditedWrite = {}): Promise<Model> {
     const def = normalizeModelDefinition(input, this.deps.warehouse.defaultSchema);
     await this.validate(def);
-    try {
-      const [row] = await this.deps.db<ModelRow>('models')
-        .insert({ slug: def.slug, name: def.name, description: def.description ?? '', definition: def as never })
-        .returning('*');
-      return toModel(row!);
-    } catch (error) {
-      throw uniqueViolation(error, `A model with slug "${def.slug}" already exists.`);
-    }
+    return this.deps.db.transaction(async (trx) => {
+      let model: Model;
+      try {
+        const [row] = await trx<ModelRow>('models')
+          .insert({ slug: def.slug, name: def.name, description: def.description ?? '', definition: def as never })
+          .returning('*');
+        model = toModel(row!);
+      } catch (error) {
+        throw uniqueViolation(error, `A model with slug "${def.slug}" already exists.`);
+      }
+      await recordChangeWithin(trx, options.audit, { action: 'model.create', resourceType: 'model', before: null, after: model });
+      return model;
+    });
   }
 
-  async replace(idOrSlug: string, input: ModelDefinition, options: { ifMatch?: string } = {}): Promise<Model> {
+  async replace(idOrSlug: string, input: ModelDefinition, options: { ifMatch?: string } & AuditedWrite = {}): Promise<Model> {
     const def = normalizeModelDefinition(input, this.deps.warehouse.defaultSchema);
     await this.validate(def);
     return this.deps.db.transaction(async (trx) => {
@@ -134,19 +140,22 @@ export class ModelsService {
         }
       });
       if (broken.length) throw conflict('The change would break segments of this model.', broken);
+      let model: Model;
       try {
         const [row] = await trx<ModelRow>('models')
           .where({ id: current.id })
           .update({ slug: def.slug, name: def.name, description: def.description ?? '', definition: def as never, version: current.version + 1, updated_at: trx.fn.now() as never })
           .returning('*');
-        return toModel(row!);
+        model = toModel(row!);
       } catch (error) {
         throw uniqueViolation(error, `A model with slug "${def.slug}" already exists.`);
       }
+      await recordChangeWithin(trx, options.audit, { action: 'model.replace', resourceType: 'model', before: toModel(current), after: model });
+      return model;
     }).finally(() => this.deps.cache?.invalidate());
   }
 
-  async delete(idOrSlug: string, options: { ifMatch?: string } = {}): Promise<void> {
+  async delete(idOrSlug: string, options: { ifMatch?: string } & AuditedWrite = {}): Promise<void> {
     await this.deps.db.transaction(async (trx) => {
       const current = await trx<ModelRow>('models').where(isUuid(idOrSlug) ? { id: idOrSlug } : { slug: idOrSlug }).forUpdate().first();
       if (!current) throw notFound(`Model "${idOrSlug}" does not exist.`);
@@ -154,6 +163,7 @@ export class ModelsService {
       const used = await trx('segments').where({ model_id: current.id }).orderBy('slug').limit(20).pluck<string[]>('slug');
       if (used.length) throw conflict(`Model "${current.slug}" is used by segments: ${used.join(', ')}. Delete or move them first.`);
       await trx('models').where({ id: current.id }).delete();
+      await recordChangeWithin(trx, options.audit, { action: 'model.delete', resourceType: 'model', before: toModel(current), after: null });
     });
   }
 

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { recordChangeWithin, type AuditedWrite } from '../audit/audit-log';
 import { isDeepStrictEqual } from 'node:util';
 import { CompileError, compileRule } from '../compiler/compile';
 import { compilerModelOf } from '../compiler/compiler-model';
@@ -193,7 +194,7 @@ export class SegmentsService {
     return [];
   }
 
-  async create(input: SegmentDefinition): Promise<Segment> {
+  async create(input: SegmentDefinition, options: AuditedWrite = {}): Promise<Segment> {
     const def = segmentContent(input);
     return this.writing(() => this.deps.db.transaction(async (trx) => {
       const { modelId } = await this.validate(trx, def, null);
@@ -205,11 +206,13 @@ export class SegmentsService {
       } catch (error) {
         throw uniqueViolation(error, `A segment with slug "${def.slug}" already exists.`);
       }
-      return toSegment((await this.select(trx).where('s.slug', def.slug).first()) as SegmentRow);
+      const segment = toSegment((await this.select(trx).where('s.slug', def.slug).first()) as SegmentRow);
+      await recordChangeWithin(trx, options.audit, { action: 'segment.create', resourceType: 'segment', before: null, after: segment });
+      return segment;
     }));
   }
 
-  async update(idOrSlug: string, patch: SegmentPatch, options: { ifMatch?: string } = {}): Promise<Segment> {
+  async update(idOrSlug: string, patch: SegmentPatch, options: { ifMatch?: string } & AuditedWrite = {}): Promise<Segment> {
     return this.writing(() => this.deps.db.transaction(async (trx) => {
       const currentRow = (await this.select(trx).where(this.byKey(idOrSlug)).forUpdate('s').first()) as SegmentRow | undefined;
       if (!currentRow) throw notFound(`Segment "${idOrSlug}" does not exist.`);
@@ -228,11 +231,13 @@ export class SegmentsService {
         throw uniqueViolation(error, `A segment with slug "${def.slug}" already exists.`);
       }
       await this.recordVersion(trx, current.id, version, def, modelId);
-      return toSegment((await this.select(trx).where('s.id', current.id).first()) as SegmentRow);
+      const segment = toSegment((await this.select(trx).where('s.id', current.id).first()) as SegmentRow);
+      await recordChangeWithin(trx, options.audit, { action: 'segment.update', resourceType: 'segment', before: current, after: segment });
+      return segment;
     }));
   }
 
-  async delete(idOrSlug: string, options: { ifMatch?: string } = {}): Promise<void> {
+  async delete(idOrSlug: string, options: { ifMatch?: string } & AuditedWrite = {}): Promise<void> {
     await this.writing(() => this.deps.db.transaction(async (trx) => {
       const current = (await this.select(trx).where(this.byKey(idOrSlug)).forUpdate('s').first()) as SegmentRow | undefined;
       if (!current) throw notFound(`Segment "${idOrSlug}" does not exist.`);
@@ -242,6 +247,7 @@ export class SegmentsService {
       const syncs = await trx('syncs').where({ segment_id: current.id }).orderBy('slug').limit(20).pluck<string[]>('slug');
       if (syncs.length) throw conflict(`Segment "${current.slug}" is used by syncs: ${syncs.join(', ')}. Delete them first.`);
       await trx('segments').where({ id: current.id }).delete();
+      await recordChangeWithin(trx, options.audit, { action: 'segment.delete', resourceType: 'segment', before: toSegment(current), after: null });
     }));
   }
 

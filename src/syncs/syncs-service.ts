@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
+import { recordChangeWithin, type AuditedWrite } from '../audit/audit-log';
 import { acquireAdvisoryLock, connectionSettings, type HeldLock } from '../audiences/advisory-lock';
 import type { RefreshService } from '../audiences/refresh-service';
 import { DestinationError, type Destination, type IdentifierKind } from '../destinations/destination';
@@ -169,7 +170,7 @@ export class SyncsService {
     return { segmentId: segment.id };
   }
 
-  async create(def: SyncDefinition): Promise<SyncResource> {
+  async create(def: SyncDefinition, options: AuditedWrite = {}): Promise<SyncResource> {
     if (await this.deps.db('syncs').where({ slug: def.slug }).first('id')) throw conflict(`A sync with slug "${def.slug}" already exists.`);
     const { destination, resource, secrets } = await this.deps.destinations.instantiate(def.destination).catch((error: unknown) => {
       if (error instanceof AppError && error.status === 404) throw invalidRequest(`Destination "${def.destination}" does not exist.`, [{ pointer: '/destination', message: 'no such destination' }]);
@@ -184,22 +185,27 @@ export class SyncsService {
         ...(def.remoteAudience?.id ? { existingId: def.remoteAudience.id } : {}),
         ...(def.options?.membershipLifeSpanDays ? { membershipLifeSpanDays: def.options.membershipLifeSpanDays } : {}),
       }).catch((error: unknown) => { throw platformProblem(error, secrets); });
-      try {
-        const [row] = await this.deps.db('syncs').insert({
-          id: randomUUID(), slug: def.slug, name: def.name, segment_id: segmentId, destination_id: resource.id, remote_audience_id: remote.remoteId,
-          mapping: def.mapping, options: def.options ?? {}, schedule: def.schedule ? JSON.stringify(def.schedule) : null, enabled: def.enabled ?? true,
-        }).returning('id');
-        return this.get((row as { id: string }).id);
-      } catch (error) {
-        throw uniqueViolation(error, `A sync with slug "${def.slug}" already exists.`);
-      }
+      return await this.deps.db.transaction(async (trx) => {
+        const id = randomUUID();
+        try {
+          await trx('syncs').insert({
+            id, slug: def.slug, name: def.name, segment_id: segmentId, destination_id: resource.id, remote_audience_id: remote.remoteId,
+            mapping: def.mapping, options: def.options ?? {}, schedule: def.schedule ? JSON.stringify(def.schedule) : null, enabled: def.enabled ?? true,
+          });
+        } catch (error) {
+          throw uniqueViolation(error, `A sync with slug "${def.slug}" already exists.`);
+        }
+        const sync = this.toResource(await this.findRow(id, trx));
+        await recordChangeWithin(trx, options.audit, { action: 'sync.create', resourceType: 'sync', before: null, after: sync });
+        return sync;
+      });
     } finally {
       await destination.close?.().catch(() => {});
     }
   }
 
   /** Replaces name, mapping, options, schedule and enabled; the segment, destination and remote audience stay. */
-  async replace(idOrSlug: string, def: SyncDefinition, options: { ifMatch?: string } = {}): Promise<SyncResource> {
+  async replace(idOrSlug: string, def: SyncDefinition, options: { ifMatch?: string } & AuditedWrite = {}): Promise<SyncResource> {
     const current = await this.findRow(idOrSlug);
     checkIfMatch(options.ifMatch, current.version);
     const problems: ProblemDetail[] = [];
@@ -220,6 +226,7 @@ export class SyncsService {
     return this.deps.db.transaction(async (trx) => {
       const locked = await trx('syncs').where({ id: current.id }).forUpdate().first('version');
       checkIfMatch(options.ifMatch, (locked as { version: number }).version);
+      const before = this.toResource(await this.findRow(current.id, trx));
       try {
         await trx('syncs').where({ id: current.id }).update({
           slug: def.slug, name: def.name, mapping: def.mapping, options: def.options ?? {}, schedule: def.schedule ? JSON.stringify(def.schedule) : null,
@@ -228,22 +235,27 @@ export class SyncsService {
       } catch (error) {
         throw uniqueViolation(error, `A sync with slug "${def.slug}" already exists.`);
       }
+      const sync = this.toResource(await this.findRow(current.id, trx));
+      await recordChangeWithin(trx, options.audit, { action: 'sync.replace', resourceType: 'sync', before, after: sync });
       if (mappingChanged) {
         // What the destination holds was sent under the old mapping: start over (removes are not derivable).
         await this.deps.warehouse.query(this.sqlFor(current.id, this.columnsOf({ ...current, mapping: def.mapping, options: def.options ?? {} })).dropState()).catch(() => {});
       }
-      return this.toResource(await this.findRow(current.id, trx));
+      return sync;
     });
   }
 
   /** Deletes the sync and its state; the remote audience is left on the platform. */
-  async delete(idOrSlug: string, options: { ifMatch?: string } = {}): Promise<void> {
+  async delete(idOrSlug: string, options: { ifMatch?: string } & AuditedWrite = {}): Promise<void> {
     const current = await this.findRow(idOrSlug);
     checkIfMatch(options.ifMatch, current.version);
     const lock = await this.tryLock(current.id);
     if (!lock) throw conflict(`A run of sync "${current.slug}" is in progress; delete it once the run has finished.`);
     try {
-      await this.deps.db('syncs').where({ id: current.id }).delete();
+      await this.deps.db.transaction(async (trx) => {
+        const deleted = await trx('syncs').where({ id: current.id }).delete();
+        if (deleted) await recordChangeWithin(trx, options.audit, { action: 'sync.delete', resourceType: 'sync', before: this.toResource(current), after: null });
+      });
       const sql = this.sqlFor(current.id, this.columnsOf(current));
       await this.deps.warehouse.query(sql.dropPlan()).catch(() => {});
       await this.deps.warehouse.query(sql.dropState()).catch(() => {});

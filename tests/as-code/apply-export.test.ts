@@ -3,7 +3,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyDirectory, formatPlan, PartialApplyError, type AppliedChange, type ApplyOptions } from '../../src/as-code/apply';
+import { applyDirectory, formatPlan, PartialApplyError, type ApplyOptions } from '../../src/as-code/apply';
+import type { AuditEvent } from '../../src/audit/audit-log';
 import { exportDirectory, type ExportResult } from '../../src/as-code/export';
 import { DefinitionFileError } from '../../src/as-code/load-definitions';
 import { loadConfig } from '../../src/config';
@@ -90,6 +91,20 @@ function apply(dir: string, options: Partial<ApplyOptions> = {}) {
   return applyDirectory({ dir, services: runtime, defaultSchema: runtime.warehouse.defaultSchema, env, ...options });
 }
 
+let applies = 0;
+
+/** Applies as an actor of its own; resolves to the plan and the audit events its writes recorded, oldest first. */
+async function auditedApply(dir: string, options: Partial<ApplyOptions> = {}): Promise<{ plan: Awaited<ReturnType<typeof apply>>; events: AuditEvent[] }> {
+  const actor = `test:apply-${++applies}`;
+  const plan = await apply(dir, { ...options, audit: { actor: { tokenId: null, name: actor } } });
+  return { plan, events: await auditEventsOf(actor) };
+}
+
+async function auditEventsOf(actor: string): Promise<AuditEvent[]> {
+  const { data } = await runtime.audit.list({}, { limit: 200 });
+  return data.filter((e) => e.actor.name === actor).reverse();
+}
+
 async function refusal(work: Promise<unknown>): Promise<DefinitionFileError> {
   const error = await work.then(() => undefined, (e: unknown) => e);
   expect(error).toBeInstanceOf(DefinitionFileError);
@@ -151,13 +166,12 @@ describe('export', () => {
 describe('apply after export', () => {
   it('changes nothing, dry run or not', async () => {
     const before = await versions();
-    const seen: AppliedChange[] = [];
     const dry = await apply(exportDir, { dryRun: true });
     expect(changes(dry)).toEqual([]);
     expect(dry).toHaveLength(exported.files.length);
-    const plan = await apply(exportDir, { onChange: async (c) => { seen.push(c); } });
+    const { plan, events } = await auditedApply(exportDir);
     expect(changes(plan)).toEqual([]);
-    expect(seen).toEqual([]);
+    expect(events).toEqual([]);
     expect(await versions()).toEqual(before);
   });
 
@@ -171,28 +185,48 @@ describe('apply after export', () => {
     expect(changes(dry)).toEqual([{ action: 'update', kind: 'segment', slug: 'us-high-value', fields: ['rule', 'tags'] }]);
     expect(formatPlan(dry, { dryRun: true, dir: 'edited/' }).replace(/ +/g, ' ')).toContain('would update segment us-high-value (rule, tags) (');
 
-    const seen: AppliedChange[] = [];
-    const plan = await apply(dir, { onChange: async (c) => { seen.push(c); } });
+    const { plan, events } = await auditedApply(dir);
     expect(changes(plan)).toEqual(changes(dry));
-    expect(seen).toHaveLength(1);
-    expect(seen[0]).toMatchObject({ action: 'update', kind: 'segment', slug: 'us-high-value', before: { version: 1, tags: ['demo', 'value'] }, after: { version: 2, tags: ['demo', 'edited', 'value'] } });
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      action: 'segment.update', resource: { type: 'segment', slug: 'us-high-value' },
+      before: { version: 1, tags: ['demo', 'value'] }, after: { version: 2, tags: ['demo', 'edited', 'value'] },
+    });
     expect(changes(await apply(dir))).toEqual([]);
     // The export applied again puts the segment back, for the tests after this.
     expect(changes(await apply(exportDir))).toEqual(changes(dry));
   });
 
-  it('a failing change callback stops the apply, and the error says what was written before it', async () => {
-    const dir = await copyOfExport('callback-fails');
-    await editJson(path.join(dir, 'lapsed-customers.segment.json'), (json) => { json.name = 'Renamed before the callback failed'; });
+  it('a write whose audit event cannot be written is rolled back and stops the apply; the error says what was written before it', async () => {
+    const dir = await copyOfExport('audit-fails');
+    await editJson(path.join(dir, 'lapsed-customers.segment.json'), (json) => { json.name = 'Renamed and audited'; });
     await editJson(path.join(dir, 'us-high-value.segment.json'), (json) => { json.name = 'Never renamed'; });
-    const error = await apply(dir, { onChange: async () => { throw new Error('audit log unavailable'); } }).then(() => undefined, (e: unknown) => e);
+    await editJson(path.join(dir, 'us-vip.segment.json'), (json) => { json.name = 'Never reached'; });
+    // The audit log refuses the second write's event (as a full disk or a lost connection would).
+    await runtime.db.raw(`
+      create function refuse_us_high_value_audit() returns trigger language plpgsql as $$
+      begin if new.resource_slug = 'us-high-value' then raise exception 'audit log unavailable'; end if; return new; end $$;
+      create trigger refuse_us_high_value_audit before insert on audit_events for each row execute function refuse_us_high_value_audit();`);
+    let error: unknown;
+    let events: AuditEvent[];
+    try {
+      error = await apply(dir, { audit: { actor: { tokenId: null, name: 'test:audit-fails' } } }).then(() => undefined, (e: unknown) => e);
+      events = await auditEventsOf('test:audit-fails');
+    } finally {
+      await runtime.db.raw('drop trigger refuse_us_high_value_audit on audit_events; drop function refuse_us_high_value_audit();');
+    }
     expect(error).toBeInstanceOf(PartialApplyError);
     const partial = error as PartialApplyError;
-    expect(partial.failure.message).toBe('audit log unavailable');
-    // Writes go in file order: the first one happened (and is reported), the second never did.
+    expect(partial.failure.message).toContain('audit log unavailable');
+    // Writes go in file order: the first one happened with its record; the second was undone with its record; the third never ran.
     expect(partial.applied.map((e) => `${e.action} ${e.kind} ${e.slug}`)).toEqual(['update segment lapsed-customers']);
-    expect((await runtime.segments.get('lapsed-customers')).name).toBe('Renamed before the callback failed');
-    expect((await runtime.segments.get('us-high-value')).name).not.toBe('Never renamed');
+    expect(events.map((e) => `${e.action} ${e.resource.slug}`)).toEqual(['segment.update lapsed-customers']);
+    expect((await runtime.segments.get('lapsed-customers')).name).toBe('Renamed and audited');
+    const untouched = await runtime.segments.get('us-high-value');
+    expect(untouched.name).not.toBe('Never renamed');
+    expect((await runtime.segments.versions('us-high-value', { limit: 200 })).data.map((v) => v.version)).toContain(untouched.version);
+    expect((await runtime.segments.versions('us-high-value', { limit: 200 })).data.every((v) => v.version <= untouched.version)).toBe(true);
+    expect((await runtime.segments.get('us-vip')).name).not.toBe('Never reached');
     expect(changes(await apply(exportDir)).map((c) => c.slug)).toEqual(['lapsed-customers']);
   });
 
@@ -200,12 +234,13 @@ describe('apply after export', () => {
     const rotated = { ...env, [TOKEN_VAR]: ROTATED };
     const dry = await apply(exportDir, { dryRun: true, env: rotated });
     expect(changes(dry)).toEqual([{ action: 'update', kind: 'destination', slug: 'meta-ads', fields: ['credentials'] }]);
-    const seen: AppliedChange[] = [];
-    const plan = await apply(exportDir, { env: rotated, onChange: async (c) => { seen.push(c); } });
-    const output = `${formatPlan(plan, { dryRun: false })}${JSON.stringify(seen)}${JSON.stringify(plan)}`;
+    const { plan, events } = await auditedApply(exportDir, { env: rotated });
+    const output = `${formatPlan(plan, { dryRun: false })}${JSON.stringify(events)}${JSON.stringify(plan)}`;
     expect(output).not.toContain(ROTATED);
     expect(output).not.toContain(TOKEN);
-    expect(seen.map((c) => [c.action, c.kind, c.slug])).toEqual([['update', 'destination', 'meta-ads']]);
+    expect(events.map((e) => [e.action, e.resource.slug])).toEqual([['destination.replace', 'meta-ads']]);
+    // The event says which credential fields were set, not what they were.
+    expect(events[0]!.after).toMatchObject({ credentials: { accessToken: '[redacted]', appSecret: '[redacted]' } });
     expect(await runtime.destinations.credentialsEqual('meta-ads', { accessToken: ROTATED, appSecret: APP_SECRET })).toBe(true);
     // The new token works against the platform; then back to the first one, for the tests after this.
     expect((await runtime.destinations.test('meta-ads')).ok).toBe(true);
@@ -228,10 +263,9 @@ describe('objects not in the directory', () => {
 
     const dry = await apply(dir, { dryRun: true, prune: true });
     expect(changes(dry).map((c) => `${c.action} ${c.kind} ${c.slug}`)).toEqual(['delete sync hv-meta', 'delete segment us-vip']);
-    const seen: AppliedChange[] = [];
-    await apply(dir, { prune: true, onChange: async (c) => { seen.push(c); } });
-    expect(seen.map((c) => [c.action, c.kind, c.slug, c.after])).toEqual([['delete', 'sync', 'hv-meta', null], ['delete', 'segment', 'us-vip', null]]);
-    expect(seen[0]!.before).toMatchObject({ slug: 'hv-meta', destination: 'meta-ads' });
+    const { events } = await auditedApply(dir, { prune: true });
+    expect(events.map((e) => [e.action, e.resource.slug, e.after])).toEqual([['sync.delete', 'hv-meta', null], ['segment.delete', 'us-vip', null]]);
+    expect(events[0]!.before).toMatchObject({ slug: 'hv-meta', destination: 'meta-ads' });
     await expect(runtime.syncs.get('hv-meta')).rejects.toMatchObject({ status: 404 });
     await expect(runtime.segments.get('us-vip')).rejects.toMatchObject({ status: 404 });
     expect(changes(await apply(dir, { prune: true }))).toEqual([]);

@@ -8,6 +8,13 @@ type ResourceType = 'model' | 'segment' | 'destination' | 'sync' | 'refresh_run'
 interface AuditedOperation {
   action: string;
   resource: ResourceType;
+  /**
+   * `service`: the service records the event in the transaction that makes the change (routes
+   * pass writeOptionsOf(request)), so a change is never without its record. `hook`: operations
+   * that start work (runs, lookalikes) are recorded here once the response is ready; their run
+   * records carry the request id too.
+   */
+  recordedBy: 'service' | 'hook';
   /** Path parameter naming the resource changed (updates, deletes) or its parent (runs). */
   param?: string;
   /** Load the resource before the handler runs, to record what it was. */
@@ -18,33 +25,35 @@ interface AuditedOperation {
 
 /** Every operation that changes something, by operationId. Tests check that no mutating route is missing. */
 export const AUDITED_OPERATIONS: Record<string, AuditedOperation> = {
-  createModel: { action: 'model.create', resource: 'model' },
-  replaceModel: { action: 'model.replace', resource: 'model', param: 'model', before: true },
-  deleteModel: { action: 'model.delete', resource: 'model', param: 'model', before: true, deletes: true },
-  createSegment: { action: 'segment.create', resource: 'segment' },
-  updateSegment: { action: 'segment.update', resource: 'segment', param: 'segment', before: true },
-  deleteSegment: { action: 'segment.delete', resource: 'segment', param: 'segment', before: true, deletes: true },
-  refreshSegment: { action: 'segment.refresh', resource: 'refresh_run', param: 'segment' },
-  createDestination: { action: 'destination.create', resource: 'destination' },
-  replaceDestination: { action: 'destination.replace', resource: 'destination', param: 'destination', before: true },
-  deleteDestination: { action: 'destination.delete', resource: 'destination', param: 'destination', before: true, deletes: true },
-  createSync: { action: 'sync.create', resource: 'sync' },
-  replaceSync: { action: 'sync.replace', resource: 'sync', param: 'sync', before: true },
-  deleteSync: { action: 'sync.delete', resource: 'sync', param: 'sync', before: true, deletes: true },
-  startSyncRun: { action: 'sync.run', resource: 'sync_run', param: 'sync' },
-  approveSyncRun: { action: 'sync_run.approve', resource: 'sync_run', param: 'run', before: true },
-  createLookalike: { action: 'lookalike.create', resource: 'lookalike', param: 'sync' },
-  createToken: { action: 'token.create', resource: 'token' },
-  revokeToken: { action: 'token.revoke', resource: 'token', param: 'token', before: true },
+  createModel: { recordedBy: 'service', action: 'model.create', resource: 'model' },
+  replaceModel: { recordedBy: 'service', action: 'model.replace', resource: 'model' },
+  deleteModel: { recordedBy: 'service', action: 'model.delete', resource: 'model' },
+  createSegment: { recordedBy: 'service', action: 'segment.create', resource: 'segment' },
+  updateSegment: { recordedBy: 'service', action: 'segment.update', resource: 'segment' },
+  deleteSegment: { recordedBy: 'service', action: 'segment.delete', resource: 'segment' },
+  refreshSegment: { recordedBy: 'hook', action: 'segment.refresh', resource: 'refresh_run', param: 'segment' },
+  createDestination: { recordedBy: 'service', action: 'destination.create', resource: 'destination' },
+  replaceDestination: { recordedBy: 'service', action: 'destination.replace', resource: 'destination' },
+  deleteDestination: { recordedBy: 'service', action: 'destination.delete', resource: 'destination' },
+  createSync: { recordedBy: 'service', action: 'sync.create', resource: 'sync' },
+  replaceSync: { recordedBy: 'service', action: 'sync.replace', resource: 'sync' },
+  deleteSync: { recordedBy: 'service', action: 'sync.delete', resource: 'sync' },
+  startSyncRun: { recordedBy: 'hook', action: 'sync.run', resource: 'sync_run', param: 'sync' },
+  approveSyncRun: { recordedBy: 'hook', action: 'sync_run.approve', resource: 'sync_run', param: 'run', before: true },
+  createLookalike: { recordedBy: 'hook', action: 'lookalike.create', resource: 'lookalike', param: 'sync' },
+  createToken: { recordedBy: 'service', action: 'token.create', resource: 'token' },
+  revokeToken: { recordedBy: 'service', action: 'token.revoke', resource: 'token' },
 };
 
 /** How to read each kind of resource as the API shows it (never with secrets). */
 export type ResourceLoaders = Partial<Record<ResourceType, (id: string) => Promise<unknown>>>;
 
-const operationOf = (request: FastifyRequest) => {
-  const id = (request.routeOptions.schema as { operationId?: string } | undefined)?.operationId;
-  return id ? AUDITED_OPERATIONS[id] : undefined;
+const hookRecorded = (operationId: string | undefined) => {
+  const operation = operationId ? AUDITED_OPERATIONS[operationId] : undefined;
+  return operation?.recordedBy === 'hook' ? operation : undefined;
 };
+
+const operationOf = (request: FastifyRequest) => hookRecorded((request.routeOptions.schema as { operationId?: string } | undefined)?.operationId);
 
 const field = (value: unknown, key: string): string | null => {
   const v = value && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
@@ -52,9 +61,9 @@ const field = (value: unknown, key: string): string | null => {
 };
 
 /**
- * Writes an audit event for every successful mutation, before the response leaves: the actor
- * (token), the action, the resource before (loaded ahead of the handler) and after (the response
- * body), and the request id. Secrets are redacted by the audit log itself.
+ * Writes an audit event for each successful operation that starts work (recordedBy: 'hook'), before
+ * the response leaves: the actor (token), the action, the resource before (loaded ahead of the
+ * handler) and after (the response body), and the request id. Secrets are redacted by the audit log.
  */
 export function registerAuditTrail(app: FastifyInstance, options: { audit: AuditLog; loaders: ResourceLoaders }): void {
   const before = new WeakMap<FastifyRequest, unknown>();
@@ -82,9 +91,6 @@ export function registerAuditTrail(app: FastifyInstance, options: { audit: Audit
     if (!operation.deletes && typeof payload === 'string' && payload.length) {
       try { after = JSON.parse(payload); } catch { after = null; }
     }
-    const body = request.body as { credentials?: unknown } | undefined;
-    // Which credential fields were set (values redacted), since responses never carry them.
-    if (after && body && typeof body === 'object' && body.credentials !== undefined) after = { ...(after as object), credentials: body.credentials };
     const was = before.get(request) ?? null;
     const param = operation.param ? (request.params as Record<string, string>)[operation.param] ?? null : null;
     const ownParam = operation.before ? param : null;
@@ -104,10 +110,9 @@ export function registerAuditTrail(app: FastifyInstance, options: { audit: Audit
     return payload;
   };
 
-  // On the audited routes only: reads pay nothing for the audit trail.
+  // On those routes only: reads and service-recorded writes pay nothing here.
   app.addHook('onRoute', (route) => {
-    const operationId = (route.schema as { operationId?: string } | undefined)?.operationId;
-    if (!operationId || !AUDITED_OPERATIONS[operationId]) return;
+    if (!hookRecorded((route.schema as { operationId?: string } | undefined)?.operationId)) return;
     route.preHandler = [...hooksOf(route.preHandler), loadBefore];
     route.onSend = [...hooksOf(route.onSend), recordChange];
   });

@@ -11,6 +11,7 @@ import { timestamps } from '../examples';
 import { documentExamples } from '../openapi-examples';
 import { problemResponses } from '../problem';
 import { ref } from '../schema-helpers';
+import { writeOptionsOf } from '../audit/write-options';
 
 export const DestinationPageSchema = pageOf(ref(DestinationSchema), 'DestinationPage', 'A page of destinations, ordered by slug.');
 
@@ -66,7 +67,7 @@ export const destinationRoutes: FastifyPluginAsyncTypebox<{ destinations: Destin
       response: { 201: destinationResponse('The destination was created.', CreatedHeaders), ...problemResponses(400, 409, 413, 415, 503) },
     },
   }, async (request, reply) => {
-    const destination = await destinations.create(request.body);
+    const destination = await destinations.create(request.body, writeOptionsOf(request));
     reply.code(201).header('etag', etagOf(destination.version)).header('location', `/v1/destinations/${destination.slug}`);
     return destination;
   });
@@ -94,8 +95,7 @@ export const destinationRoutes: FastifyPluginAsyncTypebox<{ destinations: Destin
       response: { 200: destinationResponse('The updated destination.'), ...problemResponses(400, 404, 409, 412, 413, 415, 503) },
     },
   }, async (request, reply) => {
-    const ifMatch = request.headers['if-match'];
-    const destination = await destinations.replace(request.params.destination, request.body, ifMatch === undefined ? {} : { ifMatch });
+    const destination = await destinations.replace(request.params.destination, request.body, writeOptionsOf(request));
     reply.header('etag', etagOf(destination.version));
     return destination;
   });
@@ -109,8 +109,7 @@ export const destinationRoutes: FastifyPluginAsyncTypebox<{ destinations: Destin
       response: { 204: { description: 'The destination was deleted.', type: 'null' }, ...problemResponses(404, 409, 412) },
     },
   }, async (request, reply) => {
-    const ifMatch = request.headers['if-match'];
-    await destinations.delete(request.params.destination, ifMatch === undefined ? {} : { ifMatch });
+    await destinations.delete(request.params.destination, writeOptionsOf(request));
     return reply.code(204).send();
   });
 

@@ -8,6 +8,7 @@ import { modelDefinitionExample, timestamps } from '../examples';
 import { documentExamples } from '../openapi-examples';
 import { problemResponses } from '../problem';
 import { ref } from '../schema-helpers';
+import { writeOptionsOf } from '../audit/write-options';
 
 export const ModelPageSchema = pageOf(ref(ModelSchema), 'ModelPage', 'A page of models, ordered by slug.');
 
@@ -42,7 +43,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ models: ModelsService }> =
       response: { 201: modelResponse('The model was created.', CreatedHeaders), ...problemResponses(400, 409, 413, 415, 422) },
     },
   }, async (request, reply) => {
-    const model = await models.create(request.body);
+    const model = await models.create(request.body, writeOptionsOf(request));
     reply.code(201).header('etag', etagOf(model.version)).header('location', `/v1/models/${model.slug}`);
     return model;
   });
@@ -70,8 +71,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ models: ModelsService }> =
       response: { 200: modelResponse('The updated model.'), ...problemResponses(400, 404, 409, 412, 413, 415, 422) },
     },
   }, async (request, reply) => {
-    const ifMatch = request.headers['if-match'];
-    const model = await models.replace(request.params.model, request.body, ifMatch === undefined ? {} : { ifMatch });
+    const model = await models.replace(request.params.model, request.body, writeOptionsOf(request));
     reply.header('etag', etagOf(model.version));
     return model;
   });
@@ -85,8 +85,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ models: ModelsService }> =
       response: { 204: { description: 'The model was deleted.', type: 'null' }, ...problemResponses(404, 409, 412) },
     },
   }, async (request, reply) => {
-    const ifMatch = request.headers['if-match'];
-    await models.delete(request.params.model, ifMatch === undefined ? {} : { ifMatch });
+    await models.delete(request.params.model, writeOptionsOf(request));
     return reply.code(204).send();
   });
 };

@@ -9,6 +9,7 @@ import { documentExamples } from '../openapi-examples';
 import { problemResponses } from '../problem';
 import { sendSerializedOnce } from '../serialize-once';
 import { ref, slug } from '../schema-helpers';
+import { writeOptionsOf } from '../audit/write-options';
 
 export const SegmentPageSchema = pageOf(ref(SegmentSchema), 'SegmentPage', 'A page of segments, ordered by slug.');
 export const SegmentVersionPageSchema = pageOf(ref(SegmentVersionSchema), 'SegmentVersionPage', 'A page of versions, newest first.');
@@ -29,7 +30,6 @@ const segmentResponse = (description: string, headers: Record<string, unknown> =
   content: { 'application/json': { schema: ref(SegmentSchema) } },
 });
 
-const ifMatchOf = (headers: { 'if-match'?: string }) => (headers['if-match'] === undefined ? {} : { ifMatch: headers['if-match'] });
 
 export const segmentRoutes: FastifyPluginAsyncTypebox<{ segments: SegmentsService }> = async (app, { segments }) => {
   app.get('/v1/segments', {
@@ -58,7 +58,7 @@ export const segmentRoutes: FastifyPluginAsyncTypebox<{ segments: SegmentsServic
       response: { 201: segmentResponse('The segment was created (version 1).', CreatedHeaders), ...problemResponses(400, 409, 413, 415) },
     },
   }, async (request, reply) => {
-    const segment = await segments.create(request.body);
+    const segment = await segments.create(request.body, writeOptionsOf(request));
     reply.code(201).header('etag', etagOf(segment.version)).header('location', `/v1/segments/${segment.slug}`);
     return segment;
   });
@@ -86,7 +86,7 @@ export const segmentRoutes: FastifyPluginAsyncTypebox<{ segments: SegmentsServic
       response: { 200: segmentResponse('The updated segment.'), ...problemResponses(400, 404, 409, 412, 413, 415) },
     },
   }, async (request, reply) => {
-    const segment = await segments.update(request.params.segment, request.body, ifMatchOf(request.headers));
+    const segment = await segments.update(request.params.segment, request.body, writeOptionsOf(request));
     reply.header('etag', etagOf(segment.version));
     return segment;
   });
@@ -100,7 +100,7 @@ export const segmentRoutes: FastifyPluginAsyncTypebox<{ segments: SegmentsServic
       response: { 204: { description: 'The segment was deleted.', type: 'null' }, ...problemResponses(404, 409, 412) },
     },
   }, async (request, reply) => {
-    await segments.delete(request.params.segment, ifMatchOf(request.headers));
+    await segments.delete(request.params.segment, writeOptionsOf(request));
     return reply.code(204).send();
   });
 

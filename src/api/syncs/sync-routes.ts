@@ -10,6 +10,7 @@ import { timestamps } from '../examples';
 import { documentExamples } from '../openapi-examples';
 import { problemResponses } from '../problem';
 import { ref } from '../schema-helpers';
+import { writeOptionsOf } from '../audit/write-options';
 
 export const SyncPageSchema = pageOf(ref(SyncSchema), 'SyncPage', 'A page of syncs, ordered by slug.');
 export const SyncRunPageSchema = pageOf(ref(SyncRunSchema), 'SyncRunPage', 'A page of runs of a sync, newest first.');
@@ -84,7 +85,7 @@ export const syncRoutes: FastifyPluginAsyncTypebox<{ syncs: SyncsService }> = as
       response: { 201: syncResponse('The sync was created.', CreatedHeaders), ...problemResponses(400, 409, 413, 415, 422, 502, 503) },
     },
   }, async (request, reply) => {
-    const sync = await syncs.create(request.body);
+    const sync = await syncs.create(request.body, writeOptionsOf(request));
     reply.code(201).header('etag', etagOf(sync.version)).header('location', `/v1/syncs/${sync.slug}`);
     return sync;
   });
@@ -108,8 +109,7 @@ export const syncRoutes: FastifyPluginAsyncTypebox<{ syncs: SyncsService }> = as
       response: { 200: syncResponse('The updated sync.'), ...problemResponses(400, 404, 409, 412, 413, 415) },
     },
   }, async (request, reply) => {
-    const ifMatch = request.headers['if-match'];
-    const sync = await syncs.replace(request.params.sync, request.body, ifMatch === undefined ? {} : { ifMatch });
+    const sync = await syncs.replace(request.params.sync, request.body, writeOptionsOf(request));
     reply.header('etag', etagOf(sync.version));
     return sync;
   });
@@ -122,8 +122,7 @@ export const syncRoutes: FastifyPluginAsyncTypebox<{ syncs: SyncsService }> = as
       response: { 204: { description: 'The sync was deleted.', type: 'null' }, ...problemResponses(404, 409, 412) },
     },
   }, async (request, reply) => {
-    const ifMatch = request.headers['if-match'];
-    await syncs.delete(request.params.sync, ifMatch === undefined ? {} : { ifMatch });
+    await syncs.delete(request.params.sync, writeOptionsOf(request));
     return reply.code(204).send();
   });
 

@@ -6,6 +6,7 @@ import { pageOf, PaginationQuery } from '../common-schemas';
 import { documentExamples } from '../openapi-examples';
 import { problemResponses } from '../problem';
 import { ref, stringEnum } from '../schema-helpers';
+import { writeOptionsOf } from '../audit/write-options';
 
 const Scope = stringEnum(SCOPES, { description: Object.entries(SCOPE_DESCRIPTIONS).map(([s, d]) => `\`${s}\`: ${d}`).join(' ') });
 const Timestamp = Type.String({ format: 'date-time' });
@@ -74,7 +75,7 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<{ tokens: TokensService }> =
       name: request.body.name, scopes: request.body.scopes,
       ...(request.body.expiresAt ? { expiresAt: new Date(request.body.expiresAt) } : {}),
       createdBy: request.principal?.name ?? 'unknown',
-    });
+    }, writeOptionsOf(request));
     reply.code(201).header('location', `/v1/tokens/${created.id}`).header('cache-control', 'no-store');
     return created;
   });
@@ -104,5 +105,5 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<{ tokens: TokensService }> =
       params: TokenParams,
       response: { 200: json(ref(TokenSchema), 'The revoked token.'), ...problemResponses(400, 404) },
     },
-  }, async (request) => tokens.revoke(request.params.token));
+  }, async (request) => tokens.revoke(request.params.token, writeOptionsOf(request)));
 };

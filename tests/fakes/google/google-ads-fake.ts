@@ -27,7 +27,6 @@ function adsPackage(): protoLoader.PackageDefinition {
   return packageDefinition;
 }
 
-const SERVICES = 'google.ads.googleads.v24.services.';
 const HEX64 = /^[0-9a-f]{64}$/;
 /** IDFA / AAID: a UUID. */
 export const MOBILE_ID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
