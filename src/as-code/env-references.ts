@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import { joinPointer } from '../compiler/json-pointer';
 import { DestinationDefinitionSchema } from '../destinations/destination-schema';
@@ -29,6 +30,30 @@ export function envVarName(destinationSlug: string, field: string): string {
   const snake = (s: string) => s.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/[^A-Za-z0-9]+/g, '_').replace(/^_+|_+$/g, '').toUpperCase();
   return `AUDIENCES_DEST_${snake(destinationSlug)}_${snake(field)}`;
 }
+
+/** How envVarNames keys its result. */
+export const envVarKey = (destination: string, field: string) => `${destination}\u0000${field}`;
+
+/**
+ * Names for many credential fields at once, never one name for two secrets: `meta-ads` and
+ * `meta_ads` (or slug `a-b` field `c` and slug `a` field `bC`) snake to the same name, so each
+ * name shared by different fields gets a suffix from a hash of its destination and field, which
+ * stays the same from one export to the next.
+ */
+export function envVarNames(fields: ReadonlyArray<{ destination: string; field: string }>): Map<string, string> {
+  const key = (f: { destination: string; field: string }) => envVarKey(f.destination, f.field);
+  const users = new Map<string, Set<string>>();
+  for (const f of fields) {
+    const name = envVarName(f.destination, f.field);
+    users.set(name, (users.get(name) ?? new Set()).add(key(f)));
+  }
+  return new Map(fields.map((f) => {
+    const name = envVarName(f.destination, f.field);
+    const shared = users.get(name)!.size > 1;
+    return [key(f), shared ? `${name}_${createHash('sha256').update(key(f)).digest('hex').slice(0, 6).toUpperCase()}` : name];
+  }));
+}
+
 
 const isEnvReference = (value: unknown): value is EnvReference =>
   value !== null && typeof value === 'object' && !Array.isArray(value)

@@ -7,7 +7,7 @@ import type { Model } from '../models/model-schema';
 import type { Segment } from '../segments/segment-schema';
 import type { SyncResource } from '../syncs/sync-schema';
 import { destinationContent, modelContent, segmentFileContent, syncContent, type Content } from './content';
-import { envVarName } from './env-references';
+import { envVarKey, envVarNames } from './env-references';
 import { definitionFileSchema, orderKeys, segmentFileSchemas } from './file-schemas';
 import { DEFINITION_KINDS, type DefinitionKind } from './load-definitions';
 import { readServiceState, type DefinitionServices } from './service-state';
@@ -56,8 +56,8 @@ const modelFile = (m: Model, defaultSchema: string): ExportedFile => ({
 
 const segmentFile = (s: Segment): ExportedFile => ({ kind: 'segment', slug: s.slug, content: withoutDefaults(segmentFileContent(s), { description: '', tags: [] }) });
 
-function destinationFile(d: DestinationResource): ExportedFile {
-  const credentials = Object.fromEntries(d.credentialFields.map((field) => [field, { env: envVarName(d.slug, field) }]));
+function destinationFile(d: DestinationResource, names: Map<string, string>): ExportedFile {
+  const credentials = Object.fromEntries(d.credentialFields.map((field) => [field, { env: names.get(envVarKey(d.slug, field))! }]));
   return { kind: 'destination', slug: d.slug, content: { ...destinationContent(d), ...(d.credentialFields.length ? { credentials } : {}) } };
 }
 
@@ -76,10 +76,12 @@ const isDefinitionFile = (name: string) => DEFINITION_KINDS.some((kind) => name.
 
 export async function exportDirectory(options: ExportOptions): Promise<ExportResult> {
   const state = await readServiceState(options.services);
+  const credentialFields = [...state.destinations.values()].flatMap((d) => d.credentialFields.map((field) => ({ destination: d.slug, field })));
+  const names = envVarNames(credentialFields);
   const files: ExportedFile[] = [
     ...[...state.models.values()].map((m) => modelFile(m, options.defaultSchema)),
     ...[...state.segments.values()].map(segmentFile),
-    ...[...state.destinations.values()].map(destinationFile),
+    ...[...state.destinations.values()].map((d) => destinationFile(d, names)),
     ...[...state.syncs.values()].map(syncFile),
   ];
   await fs.mkdir(options.dir, { recursive: true });
@@ -88,7 +90,7 @@ export async function exportDirectory(options: ExportOptions): Promise<ExportRes
   await writeSchemas(path.join(options.dir, 'schema'));
   return {
     files: files.map((f) => path.join(options.dir, fileName(f))),
-    envVars: [...state.destinations.values()].flatMap((d) => d.credentialFields.map((field) => ({ name: envVarName(d.slug, field), destination: d.slug, field }))),
+    envVars: credentialFields.map((f) => ({ name: names.get(envVarKey(f.destination, f.field))!, ...f })),
   };
 }
 

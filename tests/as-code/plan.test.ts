@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { envVarName, literalSecretProblems, resolveCredentials } from '../../src/as-code/env-references';
+import { envVarKey, envVarName, envVarNames, literalSecretProblems, resolveCredentials } from '../../src/as-code/env-references';
 import { DefinitionFileError } from '../../src/as-code/load-definitions';
 import { formatPlan, planChanges, type CurrentObject, type DesiredObject, type PlanInput } from '../../src/as-code/plan';
 
@@ -117,6 +117,22 @@ describe('credential references', () => {
   it('names variables after the destination and field', () => {
     expect(envVarName('meta-ads', 'accessToken')).toBe('AUDIENCES_DEST_META_ADS_ACCESS_TOKEN');
     expect(envVarName('google_cm', 'developerToken')).toBe('AUDIENCES_DEST_GOOGLE_CM_DEVELOPER_TOKEN');
+  });
+
+  it('never gives two secrets one variable: names that would collide get a stable suffix, the rest stay plain', () => {
+    const fields = [
+      { destination: 'meta-ads', field: 'accessToken' }, { destination: 'meta_ads', field: 'accessToken' },
+      { destination: 'a-b', field: 'c' }, { destination: 'a', field: 'bC' }, { destination: 'google-cm', field: 'developerToken' },
+    ];
+    const names = envVarNames(fields);
+    const named = fields.map((f) => names.get(envVarKey(f.destination, f.field))!);
+    expect(new Set(named).size).toBe(fields.length);
+    expect(named[4]).toBe('AUDIENCES_DEST_GOOGLE_CM_DEVELOPER_TOKEN');
+    expect(named[0]).toMatch(/^AUDIENCES_DEST_META_ADS_ACCESS_TOKEN_[0-9A-F]{6}$/);
+    expect(named[2]).toMatch(/^AUDIENCES_DEST_A_B_C_[0-9A-F]{6}$/);
+    for (const name of named) expect(name).toMatch(/^[A-Za-z_][A-Za-z0-9_]*$/);
+    // The same field is named the same whatever else is exported with it.
+    expect(envVarNames([...fields].reverse()).get(envVarKey('meta-ads', 'accessToken'))).toBe(named[0]);
   });
 
   it('flags literal values by pointer without repeating them', () => {
