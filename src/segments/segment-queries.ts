@@ -21,7 +21,11 @@ export interface PreviewOptions {
   asOf?: Date;
   sampleSize: number;
   reveal: boolean;
+  /** Cancels the warehouse queries (the request timed out or its client left). */
+  signal?: AbortSignal;
 }
+
+const signalOf = (options: { signal?: AbortSignal }) => (options.signal ? { signal: options.signal } : {});
 
 export interface SampleMember {
   memberKey: string;
@@ -110,11 +114,11 @@ export class SegmentQueries {
     return { ...this.compile(loaded, loaded.rule, { dialect: options.dialect ?? this.deps.warehouse.dialect, asOf }), asOf: asOf.toISOString() };
   }
 
-  async countSegment(idOrSlug: string, options: { asOf?: Date }): Promise<{ count: number; asOf: string }> {
+  async countSegment(idOrSlug: string, options: { asOf?: Date; signal?: AbortSignal }): Promise<{ count: number; asOf: string }> {
     const loaded = await this.loadSegment(idOrSlug);
     const asOf = options.asOf ?? new Date();
     const compiled = this.compile(loaded, loaded.rule, { dialect: this.deps.warehouse.dialect, asOf, select: { kind: 'count' } });
-    const [row] = await run(this.deps.warehouse.execute<{ count: number | string }>(compiled));
+    const [row] = await run(this.deps.warehouse.execute<{ count: number | string }>(compiled, signalOf(options)));
     return { count: Number(row?.count ?? 0), asOf: asOf.toISOString() };
   }
 
@@ -132,8 +136,8 @@ export class SegmentQueries {
     });
     const sampled = this.compile(loaded, options.rule, { dialect: this.deps.warehouse.dialect, asOf, basePointer: '/rule', select: { kind: 'columns', columns, limit: options.sampleSize } });
     const [[countRow], rows] = await run(Promise.all([
-      this.deps.warehouse.execute<{ count: number | string }>(counted),
-      options.sampleSize > 0 ? this.deps.warehouse.execute<Record<string, unknown>>(sampled) : Promise.resolve([]),
+      this.deps.warehouse.execute<{ count: number | string }>(counted, signalOf(options)),
+      options.sampleSize > 0 ? this.deps.warehouse.execute<Record<string, unknown>>(sampled, signalOf(options)) : Promise.resolve([]),
     ]));
     const sample = rows.map((row) => ({
       memberKey: String(row.member_key),

@@ -45,6 +45,20 @@ export interface TableRef {
   kind: 'table' | 'view';
 }
 
+export interface ExecuteOptions {
+  /**
+   * Aborting cancels the query in the engine, not only the wait for it: an API request that timed
+   * out or whose client went away stops costing the warehouse. The promise rejects with the
+   * signal's reason.
+   */
+  signal?: AbortSignal;
+}
+
+/** What an aborted query rejects with: the signal's reason when it is an error. */
+export function abortError(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error('the query was cancelled');
+}
+
 /**
  * What the service needs from a warehouse engine. Engines differ only behind this interface;
  * later issues add running compiled queries, streaming rows and loading key sets.
@@ -57,7 +71,7 @@ export interface Warehouse {
   listTables(options: { schema?: string }): Promise<TableRef[]>;
   describeTable(ref: { schema: string; table: string }): Promise<WarehouseTable | null>;
   /** Runs a compiled query (its dialect must be this warehouse's); rows as plain objects. */
-  execute<Row extends Record<string, unknown>>(query: CompiledQuery): Promise<Row[]>;
+  execute<Row extends Record<string, unknown>>(query: CompiledQuery, options?: ExecuteOptions): Promise<Row[]>;
   /** Run a statement in this engine's own SQL with positional parameters; returns the rows. */
   query<Row extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<Row[]>;
   /** Runs `work` on one connection inside a transaction; rolls back if it throws. */

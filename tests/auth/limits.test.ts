@@ -48,7 +48,7 @@ describe('rate limits', () => {
 });
 
 describe('time limits', () => {
-  it('answer 503 with Retry-After when the warehouse does not answer in time, and the server carries on', async () => {
+  it('answer 503 with Retry-After when the warehouse does not answer in time, cancel the query there, and the server carries on', async () => {
     const token = await createToken(service.runtime.tokens, ['read'], 'patient');
     // Lock the customers table so the count cannot finish until the lock is released.
     const lock = await service.runtime.db.client.acquireConnection();
@@ -60,6 +60,16 @@ describe('time limits', () => {
       expect(slow.headers['retry-after']).toBe('5');
       expect(slow.json()).toMatchObject({ status: 503, title: 'Service unavailable' });
       expect(slow.json().detail).toMatch(/longer than the server's limit/);
+      // The count itself is cancelled in the warehouse: nothing is left waiting for the lock.
+      const waiting = async () => Number((await service.runtime.db.raw(
+        `select count(*) as n from pg_stat_activity where state = 'active' and wait_event_type = 'Lock' and query ilike '%"demo"."customers"%'`,
+      )).rows[0].n);
+      let left = await waiting();
+      for (let i = 0; i < 200 && left > 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        left = await waiting();
+      }
+      expect(left).toBe(0);
     } finally {
       await service.runtime.db.raw('rollback').connection(lock);
       await service.runtime.db.client.releaseConnection(lock);

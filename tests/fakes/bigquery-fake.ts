@@ -22,7 +22,7 @@ import type { AddressInfo } from 'node:net';
  */
 
 export type FakeEndpoint =
-  | 'jobs.query' | 'jobs.getQueryResults' | 'jobs.insert' | 'jobs.get'
+  | 'jobs.query' | 'jobs.getQueryResults' | 'jobs.insert' | 'jobs.get' | 'jobs.cancel'
   | 'datasets.get' | 'tables.list' | 'tables.get' | 'unknown';
 
 export interface FakeField {
@@ -142,6 +142,8 @@ export class BigQueryFake {
   readonly requests: RecordedRequest[] = [];
   /** Every query the handler was asked to answer (jobs.query and jobs.insert), in order: SQL, parameters, mode. */
   readonly queries: FakeQueryRequest[] = [];
+  /** Jobs stopped by jobs.cancel while they ran. */
+  readonly cancelledJobs: string[] = [];
   readonly token: string;
   private readonly server: http.Server;
   private readonly defaultPageSize: number;
@@ -292,6 +294,7 @@ export class BigQueryFake {
     if (method === 'GET' && (r = /^\/queries\/([^/]+)$/.exec(rest))) return { endpoint: 'jobs.getQueryResults', answer: (q) => this.getQueryResults(project, r![1]!, q) };
     if (method === 'POST' && rest === '/jobs') return { endpoint: 'jobs.insert', answer: (_q, b) => this.jobsInsert(project, b) };
     if (method === 'GET' && (r = /^\/jobs\/([^/]+)$/.exec(rest))) return { endpoint: 'jobs.get', answer: () => this.jobsGet(project, r![1]!) };
+    if (method === 'POST' && (r = /^\/jobs\/([^/]+)\/cancel$/.exec(rest))) return { endpoint: 'jobs.cancel', answer: () => this.jobsCancel(project, r![1]!) };
     if (method === 'GET' && (r = /^\/datasets\/([^/]+)$/.exec(rest))) return { endpoint: 'datasets.get', answer: () => this.datasetsGet(project, r![1]!) };
     if (method === 'GET' && (r = /^\/datasets\/([^/]+)\/tables$/.exec(rest))) return { endpoint: 'tables.list', answer: (q) => this.tablesList(project, r![1]!, q) };
     if (method === 'GET' && (r = /^\/datasets\/([^/]+)\/tables\/([^/]+)$/.exec(rest))) return { endpoint: 'tables.get', answer: () => this.tablesGet(project, r![1]!, r![2]!) };
@@ -342,6 +345,18 @@ export class BigQueryFake {
       return [200, { ...jobResource(job), status: { state: 'RUNNING' } }];
     }
     return [200, jobResource(job)];
+  }
+
+  /** jobs.cancel: a running job stops with the error BigQuery reports for cancelled jobs; a done one stays done. */
+  private jobsCancel(project: string, jobId: string): [number, unknown] {
+    const job = this.jobs.get(jobId);
+    if (!job || job.projectId !== project) return errorResponse({ reason: 'notFound', message: `Not found: Job ${project}:${jobId}` });
+    if (job.pollsLeft > 0) {
+      job.pollsLeft = 0;
+      job.result = { error: { reason: 'stopped', message: 'Job execution was cancelled: User requested cancellation' } };
+      this.cancelledJobs.push(jobId);
+    }
+    return [200, { kind: 'bigquery#jobCancelResponse', job: jobResource(job) }];
   }
 
   private getQueryResults(project: string, jobId: string, query: Record<string, string>): [number, unknown] {

@@ -218,6 +218,33 @@ describe('BigQueryWarehouse.execute: results', () => {
     expect(polls.every((p) => p.query.pageToken === undefined)).toBe(true);
   });
 
+  it('cancels a running job when the signal aborts (jobs.cancel) and rejects with the reason', async () => {
+    fake.onQuery(() => ({ ...one(), polls: 1_000_000 }));
+    const controller = new AbortController();
+    const running = open({ pollIntervalMs: 5 }).execute(compiled('SELECT @p1 AS x', [['integer', 1]]), { signal: controller.signal });
+    // Abort once the job is known to be running.
+    while (fake.calls('jobs.getQueryResults').length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+    controller.abort(new Error('client went away'));
+    await expect(running).rejects.toThrow('client went away');
+    const cancels = fake.calls('jobs.cancel');
+    expect(cancels).toHaveLength(1);
+    const jobId = fake.calls('jobs.getQueryResults')[0]!.path.split('/').pop();
+    expect(cancels[0]!.path).toContain(`/jobs/${jobId}/cancel`);
+    expect(fake.cancelledJobs).toContain(jobId);
+    // No polling after the cancel.
+    const polls = fake.calls('jobs.getQueryResults').length;
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(fake.calls('jobs.getQueryResults')).toHaveLength(polls);
+  });
+
+  it('does not start a query whose signal has already aborted', async () => {
+    fake.onQuery(() => one());
+    const controller = new AbortController();
+    controller.abort(new Error('too late'));
+    await expect(open().execute(compiled('SELECT @p1 AS x', [['integer', 1]]), { signal: controller.signal })).rejects.toThrow('too late');
+    expect(fake.requests).toEqual([]);
+  });
+
   it('creates the job with jobs.insert when a job timeout is set', async () => {
     fake.onQuery(() => ({ ...one(), polls: 1 }));
     const rows = await open({ jobTimeoutMs: 5000 }).execute(compiled('SELECT @p1 AS x', [['integer', 1]]));

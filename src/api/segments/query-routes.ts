@@ -126,6 +126,8 @@ export const segmentQueryRoutes: FastifyPluginAsyncTypebox<{ queries: SegmentQue
     },
   }, async (request) => queries.preview({
     model: request.body.model, rule: request.body.rule, sampleSize: request.body.sampleSize ?? 10, reveal: request.body.reveal ?? false, ...asOfOf(request.body.asOf),
+    // Aborted when the request times out or the client leaves: the warehouse stops the queries too.
+    signal: request.signal,
   }));
 
   app.get('/v1/segments/:segment/count', {
@@ -136,7 +138,7 @@ export const segmentQueryRoutes: FastifyPluginAsyncTypebox<{ queries: SegmentQue
       querystring: Type.Object({ asOf: Type.Optional(AsOf) }, { additionalProperties: false }),
       response: { 200: { description: 'The count.', content: { 'application/json': { schema: ref(SegmentCountSchema) } } }, ...problemResponses(400, 404, 422) },
     },
-  }, async (request) => queries.countSegment(request.params.segment, asOfOf(request.query.asOf)));
+  }, async (request) => queries.countSegment(request.params.segment, { ...asOfOf(request.query.asOf), signal: request.signal }));
 
   app.post('/v1/segments/:segment/evaluate', {
     schema: {

@@ -3,7 +3,7 @@ import {
   type QueryRowsResponse, type TableMetadata,
 } from '@google-cloud/bigquery';
 import type { Param } from '../../compiler/ir';
-import type { CompiledQuery, TableRef, Warehouse, WarehouseForeignKey, WarehouseTable } from '../warehouse';
+import { abortError, type CompiledQuery, type ExecuteOptions, type TableRef, type Warehouse, type WarehouseForeignKey, type WarehouseTable } from '../warehouse';
 import { BigQueryError, DEFAULT_RETRY, toBigQueryError, withRetry, type RetryOptions } from './bigquery-errors';
 import { namedQueryParams, positionalQueryParams } from './bigquery-params';
 import { plainRow } from './bigquery-rows';
@@ -90,9 +90,9 @@ export class BigQueryWarehouse implements Warehouse {
     await this.call('datasets.get', () => this.client.dataset(this.defaultSchema).getMetadata());
   }
 
-  async execute<Row extends Record<string, unknown>>(query: CompiledQuery): Promise<Row[]> {
+  async execute<Row extends Record<string, unknown>>(query: CompiledQuery, options: ExecuteOptions = {}): Promise<Row[]> {
     if (query.dialect !== 'bigquery') throw new Error(`a ${query.dialect} query cannot run on BigQuery`);
-    return this.run<Row>(query.sql, query.params.length > 0 ? namedQueryParams(query.params) : undefined);
+    return this.run<Row>(query.sql, query.params.length > 0 ? namedQueryParams(query.params) : undefined, undefined, options.signal);
   }
 
   async query<Row extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<Row[]> {
@@ -155,7 +155,8 @@ export class BigQueryWarehouse implements Warehouse {
   }
 
   /** Runs a query through jobs.query (jobs.insert with a job timeout) and pages through every result row. */
-  private async run<Row extends Record<string, unknown>>(sql: string, parameters?: { params: unknown; types: unknown }, jobCreationRetry?: RetryOptions): Promise<Row[]> {
+  private async run<Row extends Record<string, unknown>>(sql: string, parameters?: { params: unknown; types: unknown }, jobCreationRetry?: RetryOptions, signal?: AbortSignal): Promise<Row[]> {
+    if (signal?.aborted) throw abortError(signal);
     const pageSize = this.options.maxResultsPerPage;
     const request: Query = {
       query: sql,
@@ -174,8 +175,10 @@ export class BigQueryWarehouse implements Warehouse {
     let lastToken: string | undefined;
     while (next) {
       const page: QueryOptions = next;
+      if (signal?.aborted) await this.cancelJob(response?.jobReference, signal);
       if (response && 'jobComplete' in response && response.jobComplete === false) {
-        await sleep(this.options.pollIntervalMs ?? 100);
+        await sleep(this.options.pollIntervalMs ?? 100, signal);
+        if (signal?.aborted) await this.cancelJob(response.jobReference, signal);
       } else if (page.pageToken !== undefined) {
         if (page.pageToken === lastToken) throw new Error(`BigQuery returned page token ${page.pageToken} twice`);
         lastToken = page.pageToken;
@@ -190,6 +193,16 @@ export class BigQueryWarehouse implements Warehouse {
     // tells (googleapis/nodejs-bigquery#887). Ask for it; a query with rows never needs to.
     if (response && !response.schema && response.jobReference?.jobId) await this.checkJobStatus(response.jobReference);
     return out;
+  }
+
+  /** Asks BigQuery to stop the job (jobs.cancel), then rejects with the abort's reason. */
+  private async cancelJob(reference: { jobId?: string | null; location?: string | null } | undefined, signal: AbortSignal): Promise<never> {
+    if (reference?.jobId) {
+      const job = this.client.job(reference.jobId, reference.location ? { location: reference.location } : {});
+      // Best effort: a job that cannot be cancelled finishes on its own and its result is dropped.
+      await this.call('jobs.cancel', () => job.cancel()).catch(() => {});
+    }
+    throw abortError(signal);
   }
 
   private async checkJobStatus(reference: { jobId?: string | null; location?: string | null }): Promise<void> {
@@ -277,4 +290,9 @@ export function parseBigQueryUrl(url: string): Pick<BigQueryWarehouseOptions, 'p
   };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits, or less when the signal aborts first. */
+const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((resolve) => {
+  const done = () => { clearTimeout(timer); signal?.removeEventListener('abort', done); resolve(); };
+  const timer = setTimeout(done, ms);
+  signal?.addEventListener('abort', done, { once: true });
+});

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { DuckDBInstance, ResultReturnType, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api';
 import { duckdbDialect } from '../../compiler/dialects/duckdb';
-import type { CompiledQuery, TableRef, Warehouse, WarehouseForeignKey, WarehouseTable } from '../warehouse';
+import { abortError, type CompiledQuery, type ExecuteOptions, type TableRef, type Warehouse, type WarehouseForeignKey, type WarehouseTable } from '../warehouse';
 import { attributeTypesForDuckDB, duckdbParam, fromDuckDBValue, inferDuckDBParam, type DuckDBBinding } from './duckdb-types';
 
 export const MEMORY = ':memory:';
@@ -133,10 +133,28 @@ export class DuckDBWarehouse implements Warehouse {
     await this.query('select 1');
   }
 
-  async execute<Row extends Record<string, unknown>>(query: CompiledQuery): Promise<Row[]> {
+  async execute<Row extends Record<string, unknown>>(query: CompiledQuery, options: ExecuteOptions = {}): Promise<Row[]> {
     if (query.dialect !== 'duckdb') throw new Error(`a ${query.dialect} query cannot run on DuckDB`);
     const bindings = query.params.map((p) => duckdbParam(p, duckdbDialect.driverValue(p)));
-    return this.withConnection((connection) => run(connection, query.sql, bindings)) as Promise<Row[]>;
+    const { signal } = options;
+    if (!signal) return this.withConnection((connection) => run(connection, query.sql, bindings)) as Promise<Row[]>;
+    if (signal.aborted) throw abortError(signal);
+    return this.withConnection(async (connection) => {
+      // interrupt() is synchronous and only while our query runs: it never reaches the connection's next user.
+      let running = true;
+      const interrupt = () => { if (running) connection.interrupt(); };
+      signal.addEventListener('abort', interrupt, { once: true });
+      try {
+        if (signal.aborted) throw abortError(signal);
+        return await run(connection, query.sql, bindings);
+      } catch (error) {
+        if (signal.aborted) throw abortError(signal);
+        throw error;
+      } finally {
+        running = false;
+        signal.removeEventListener('abort', interrupt);
+      }
+    }) as Promise<Row[]>;
   }
 
   async query<Row extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<Row[]> {

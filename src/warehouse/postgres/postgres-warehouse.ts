@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { postgresDialect } from '../../compiler/dialects/postgres';
-import type { CompiledQuery, TableRef, Warehouse, WarehouseForeignKey, WarehouseTable } from '../warehouse';
+import { abortError, type CompiledQuery, type ExecuteOptions, type TableRef, type Warehouse, type WarehouseForeignKey, type WarehouseTable } from '../warehouse';
 import { attributeTypesForPostgres, nativeTypeName } from './postgres-types';
 
 // Return dates and timestamps as ISO strings and bigint/numeric as JS values the API can serialize.
@@ -23,6 +23,7 @@ export class PostgresWarehouse implements Warehouse {
   readonly dialect = 'postgres' as const;
   readonly defaultSchema: string;
   private readonly pool: pg.Pool;
+  private readonly connectionString: string;
 
   constructor(options: PostgresWarehouseOptions) {
     const url = new URL(options.connectionString);
@@ -31,7 +32,8 @@ export class PostgresWarehouse implements Warehouse {
     url.searchParams.delete('schema');
     this.defaultSchema = options.defaultSchema ?? schema ?? 'public';
     // UTC sessions: timestamps without time zone and date arithmetic mean the same everywhere.
-    this.pool = new pg.Pool({ connectionString: url.toString(), max: options.maxConnections ?? 10, types, options: '-c TimeZone=UTC' });
+    this.connectionString = url.toString();
+    this.pool = new pg.Pool({ connectionString: this.connectionString, max: options.maxConnections ?? 10, types, options: '-c TimeZone=UTC' });
     // An idle client's error (server restart) must not crash the process; the next query reconnects.
     this.pool.on('error', () => {});
   }
@@ -40,9 +42,47 @@ export class PostgresWarehouse implements Warehouse {
     await this.pool.query('select 1');
   }
 
-  async execute<Row extends Record<string, unknown>>(query: CompiledQuery): Promise<Row[]> {
+  async execute<Row extends Record<string, unknown>>(query: CompiledQuery, options: ExecuteOptions = {}): Promise<Row[]> {
     if (query.dialect !== 'postgres') throw new Error(`a ${query.dialect} query cannot run on Postgres`);
-    return this.query<Row>(query.sql, query.params.map((p) => postgresDialect.driverValue(p)));
+    const params = query.params.map((p) => postgresDialect.driverValue(p));
+    return options.signal ? this.cancellable<Row>(query.sql, params, options.signal) : this.query<Row>(query.sql, params);
+  }
+
+  /**
+   * Runs a query that an abort cancels on the server (pg_cancel_backend from a connection of its
+   * own, since the pool may be full). The connection goes back to the pool only after the cancel
+   * has been answered, so a late cancel can never hit the next query run on it.
+   */
+  private async cancellable<Row extends Record<string, unknown>>(sql: string, params: unknown[], signal: AbortSignal): Promise<Row[]> {
+    if (signal.aborted) throw abortError(signal);
+    const client = await this.pool.connect();
+    let cancelling: Promise<void> | null = null;
+    const cancel = () => { cancelling = this.cancelBackend((client as unknown as { processID: number }).processID); };
+    signal.addEventListener('abort', cancel, { once: true });
+    try {
+      if (signal.aborted) throw abortError(signal);
+      return (await client.query(sql, params)).rows as Row[];
+    } catch (error) {
+      // 57014 query_canceled: ours, by the abort.
+      if (signal.aborted && (error as { code?: string }).code === '57014') throw abortError(signal);
+      throw error;
+    } finally {
+      signal.removeEventListener('abort', cancel);
+      if (cancelling) await cancelling;
+      client.release();
+    }
+  }
+
+  private async cancelBackend(pid: number): Promise<void> {
+    const canceller = new pg.Client({ connectionString: this.connectionString });
+    try {
+      await canceller.connect();
+      await canceller.query('select pg_cancel_backend($1)', [pid]);
+    } catch {
+      // The query then runs to its end: nothing worse than without a cancel.
+    } finally {
+      await canceller.end().catch(() => {});
+    }
   }
 
   async query<Row extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<Row[]> {
