@@ -411,9 +411,19 @@ export class SyncsService {
     try {
       const { db } = this.deps;
       // We hold the lock: a run still marked running was abandoned (its process died before its commit).
-      await db('sync_runs').where({ sync_id: row.id, status: 'running' }).update({ status: 'failed', error: 'abandoned: the process running it stopped before it committed; the next run re-sends what it had not committed', finished_at: db.fn.now() });
+      const abandoned = await db('sync_runs').where({ sync_id: row.id, status: 'running' })
+        .update({ status: 'failed', error: 'abandoned: the process running it stopped before it committed; the next run re-sends what it had not committed', finished_at: db.fn.now() })
+        .returning(['started_at', 'finished_at']);
       // A newer plan replaces one waiting for approval.
-      await db('sync_runs').where({ sync_id: row.id, status: 'needs_approval' }).update({ status: 'cancelled', finished_at: db.fn.now(), reason: db.raw(`coalesce(reason, '') || ' (superseded by a newer run)'`) });
+      const superseded = await db('sync_runs').where({ sync_id: row.id, status: 'needs_approval' })
+        .update({ status: 'cancelled', finished_at: db.fn.now(), reason: db.raw(`coalesce(reason, '') || ' (superseded by a newer run)'`) })
+        .returning(['started_at', 'finished_at']);
+      // Runs end here too, not only where they execute: the metrics count them like any other.
+      for (const [status, ended] of [['failed', abandoned], ['cancelled', superseded]] as const) {
+        for (const run of ended as Array<{ started_at: Date | null; finished_at: Date }>) {
+          this.deps.metrics?.syncFinished({ status, durationMs: run.started_at ? run.finished_at.getTime() - run.started_at.getTime() : 0 });
+        }
+      }
       try {
         run = (await db<RunRow>('sync_runs').insert({
           id: randomUUID(), sync_id: row.id, status: 'running', trigger: options.trigger ?? 'api', idempotency_key: options.idempotencyKey ?? null,

@@ -158,10 +158,13 @@ describe('a sync to the file destination', () => {
     const held = (await send('POST', '/v1/syncs/hv-files/runs?wait=true')).json();
     expect(held.status).toBe('needs_approval');
     expect(held.reason).toMatch(/segment is empty/);
-    // A newer run supersedes the held one.
+    // A newer run supersedes the held one, and the metrics count it as cancelled.
+    const cancelled = async () => Number(/^audiences_sync_runs_total\{status="cancelled"\} (\d+)$/m.exec((await service.runtime.metrics.scrape()).body)?.[1] ?? 0);
+    const cancelledBefore = await cancelled();
     const newer = (await send('POST', '/v1/syncs/hv-files/runs?wait=true')).json();
     expect(newer.status).toBe('needs_approval');
     expect((await send('GET', `/v1/sync-runs/${held.id}`)).json().status).toBe('cancelled');
+    expect(await cancelled()).toBe(cancelledBefore + 1);
   });
 });
 
