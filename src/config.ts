@@ -24,7 +24,7 @@ export interface Config {
   /** An admin token the operator chose (AUDIENCES_BOOTSTRAP_TOKEN); registered at start if new. */
   bootstrapToken: string | undefined;
   /** Rate and time limits of the API. */
-  limits: { requestsPerMinute: number; expensivePerMinute: number; handlerTimeoutMs: number; waitTimeoutMs: number };
+  limits: { requestsPerMinute: number; expensivePerMinute: number; handlerTimeoutMs: number; waitTimeoutMs: number; rateLimitSyncMs: number };
   /** Run job workers (scheduled syncs) in `serve` (WORKERS, default true). */
   workers: boolean;
   /** Root under which file destinations write. */
@@ -108,6 +108,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       expensivePerMinute: intFrom(env, 'RATE_LIMIT_EXPENSIVE_PER_MINUTE', 60, { min: 1, max: 1_000_000_000 }),
       handlerTimeoutMs: intFrom(env, 'REQUEST_TIMEOUT_MS', 30_000, { min: 100, max: 3_600_000 }),
       waitTimeoutMs: intFrom(env, 'WAIT_TIMEOUT_MS', 15 * 60_000, { min: 100, max: 24 * 3_600_000 }),
+      rateLimitSyncMs: intFrom(env, 'RATE_LIMIT_SYNC_MS', 1_000, { min: 10, max: 60_000 }),
     },
     workers: boolFrom(env, 'WORKERS', true),
     fileDestinationRoot: path.resolve(cwd, env.FILE_DESTINATION_ROOT || path.join(env.DATA_DIR || '.data', 'exports')),

@@ -34,6 +34,8 @@ import { registerAuditTrail } from './audit/audit-hook';
 import { lazyChildLoggerFactory } from '../observability/request-logger';
 import { AuditEventPageSchema, AuditEventSchema, auditRoutes } from './audit/audit-routes';
 import { CreatedTokenSchema, TokenPageSchema, TokenRequestSchema, TokenSchema, tokenRoutes } from './tokens/token-routes';
+import type { Knex } from 'knex';
+import { SharedRateLimitCounts } from './access/shared-rate-limit';
 
 /** Every named schema, registered once: routes refer to them by $id, the spec lists them as components. */
 export const SHARED_SCHEMAS = [
@@ -50,7 +52,7 @@ export const SHARED_SCHEMAS = [
 ];
 
 export const DEFAULT_ACCESS_LIMITS: AccessLimits = {
-  requestsPerMinute: 600, expensivePerMinute: 60, handlerTimeoutMs: 30_000, waitTimeoutMs: 15 * 60_000,
+  requestsPerMinute: 600, expensivePerMinute: 60, handlerTimeoutMs: 30_000, waitTimeoutMs: 15 * 60_000, rateLimitSyncMs: 1_000,
 };
 
 export interface AppServices {
@@ -64,6 +66,8 @@ export interface AppServices {
   syncs: SyncsService;
   tokens: TokensService;
   audit: AuditLog;
+  /** The metadata database: rate-limit counts are shared through it (absent: counted per process). */
+  db?: Knex;
 }
 
 export interface AppOptions {
@@ -116,7 +120,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   // Before the routes (and the spec generator) so every /v1 route gets its scope, limits and audit trail.
   const services = options.services;
-  await registerAccessControl(app, { tokens: services.tokens, limits });
+  const sharedCounts = services.db ? new SharedRateLimitCounts({ db: services.db, syncIntervalMs: limits.rateLimitSyncMs, logger: app.log.child({ component: 'rate-limit' }) as never }) : undefined;
+  if (sharedCounts) {
+    app.addHook('onReady', async () => { sharedCounts.start(); });
+    app.addHook('onClose', async () => { await sharedCounts.stop(); });
+  }
+  await registerAccessControl(app, { tokens: services.tokens, limits, ...(sharedCounts ? { sharedCounts } : {}) });
   registerAuditTrail(app, {
     audit: services.audit,
     loaders: { sync_run: (id) => services.syncs.getRun(id) },

@@ -134,7 +134,7 @@ describe('migrate and apply against DATABASE_URL', () => {
     expect(second.stdout).toContain('metadata store is up to date');
 
     const { rows } = await db.client.query<{ name: string }>('select name from knex_migrations order by id');
-    expect(rows.map((r) => r.name)).toEqual(['0001_models_and_segments', '0002_refresh_runs', '0003_destinations', '0004_syncs', '0005_tokens_and_audit', '0006_definition_change_notify']);
+    expect(rows.map((r) => r.name)).toEqual(['0001_models_and_segments', '0002_refresh_runs', '0003_destinations', '0004_syncs', '0005_tokens_and_audit', '0006_definition_change_notify', '0007_rate_limit_counts']);
   });
 
   it('apply --dry-run plans every definition and writes nothing', async () => {

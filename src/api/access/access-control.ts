@@ -6,6 +6,7 @@ import { unauthorized, type Principal, type TokensService } from '../../auth/tok
 import { AppError } from '../../errors';
 import { PROBLEM_CONTENT_TYPE, ProblemSchema } from '../problem';
 import { ref } from '../schema-helpers';
+import type { SharedRateLimitCounts } from './shared-rate-limit';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -29,6 +30,8 @@ export interface AccessLimits {
   handlerTimeoutMs: number;
   /** The same for operations that can wait for a run to finish (`wait=true`). */
   waitTimeoutMs: number;
+  /** How often each API process shares its rate-limit counts with the others (through the metadata database). */
+  rateLimitSyncMs: number;
 }
 
 /** Operations that take `wait=true` and may then hold the request for a whole run. */
@@ -113,7 +116,7 @@ function bearerOf(request: FastifyRequest): string | null | undefined {
  * caller (global hook), count the request (@fastify/rate-limit, per token or per client address),
  * then enforce (per-route hook appended after the limiter's).
  */
-export async function registerAccessControl(app: FastifyInstance, options: { tokens: TokensService; limits: AccessLimits }): Promise<void> {
+export async function registerAccessControl(app: FastifyInstance, options: { tokens: TokensService; limits: AccessLimits; sharedCounts?: SharedRateLimitCounts }): Promise<void> {
   app.decorateRequest('principal', null);
   app.decorateRequest('authFailure', null);
   app.addHook('onRoute', declareAccess(options.limits));
@@ -144,6 +147,8 @@ export async function registerAccessControl(app: FastifyInstance, options: { tok
     // Public routes (health, metrics, docs) are not limited here.
     allowList: (request) => !request.routeOptions.config.scope,
     keyGenerator: (request) => (request.principal ? `token:${request.principal.tokenId}` : `address:${request.ip}`),
+    // Counts shared by every API process on the database (without one, as for the spec generator: this process's own).
+    ...(options.sharedCounts ? { store: options.sharedCounts.storeClass() as never } : {}),
     errorResponseBuilder: (_request, context) => new AppError(429, 'Too many requests', `Rate limit exceeded: at most ${context.max} requests per minute; retry in ${context.after}.`),
   });
 
