@@ -30,7 +30,6 @@ import { registerOperations, type OperationsOptions } from './ops/ops-routes';
 import type { TokensService } from '../auth/tokens-service';
 import type { AuditLog } from '../audit/audit-log';
 import { registerAccessControl, type AccessLimits } from './access/access-control';
-import { registerAuditTrail } from './audit/audit-hook';
 import { lazyChildLoggerFactory } from '../observability/request-logger';
 import { AuditEventPageSchema, AuditEventSchema, auditRoutes } from './audit/audit-routes';
 import { CreatedTokenSchema, TokenPageSchema, TokenRequestSchema, TokenSchema, tokenRoutes } from './tokens/token-routes';
@@ -118,7 +117,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerValidators(app, SHARED_SCHEMAS);
   registerProblemHandlers(app);
 
-  // Before the routes (and the spec generator) so every /v1 route gets its scope, limits and audit trail.
+  // Before the routes (and the spec generator) so every /v1 route gets its scope and limits.
   const services = options.services;
   const sharedCounts = services.db ? new SharedRateLimitCounts({ db: services.db, syncIntervalMs: limits.rateLimitSyncMs, logger: app.log.child({ component: 'rate-limit' }) as never }) : undefined;
   if (sharedCounts) {
@@ -126,10 +125,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     app.addHook('onClose', async () => { await sharedCounts.stop(); });
   }
   await registerAccessControl(app, { tokens: services.tokens, limits, ...(sharedCounts ? { sharedCounts } : {}) });
-  registerAuditTrail(app, {
-    audit: services.audit,
-    loaders: { sync_run: (id) => services.syncs.getRun(id) },
-  });
 
   await app.register(fastifySwagger, swaggerOptions({ serverUrl: options.serverUrl ?? 'http://127.0.0.1:3000', limits, bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024 }));
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });

@@ -11,6 +11,7 @@ import type { Metrics } from '../observability/metrics';
 import { acquireAdvisoryLock, connectionSettings, type HeldLock } from './advisory-lock';
 import { refreshOnBigQuery, runsScripts } from './bigquery-refresh';
 import { SNAPSHOT_TABLE, StateSql } from './state-sql';
+import { recordChangeWithin, type AuditedWrite } from '../audit/audit-log';
 
 export type RefreshStatus = 'running' | 'succeeded' | 'failed';
 
@@ -134,7 +135,7 @@ export class RefreshService {
    * Starts a refresh. Refused with 409 while another refresh of the segment runs (in any process).
    * With `wait`, resolves when the run has finished; otherwise as soon as it is recorded.
    */
-  async start(idOrSlug: string, options: { asOf?: Date; wait?: boolean; cause?: RefreshCause; requestId?: string; jobId?: string } = {}): Promise<RefreshRun> {
+  async start(idOrSlug: string, options: { asOf?: Date; wait?: boolean; cause?: RefreshCause; requestId?: string; jobId?: string } & AuditedWrite = {}): Promise<RefreshRun> {
     const loaded = await this.options.queries.loadSegment(idOrSlug);
     const asOf = options.asOf ?? new Date();
     const { compiled, identifierKinds } = this.options.queries.compileSnapshot(loaded, asOf);
@@ -153,9 +154,14 @@ export class RefreshService {
       await this.reconcile(loaded.id);
       // We hold the lock: any run still marked running was abandoned (its process died).
       const abandoned = await db('refresh_runs').where({ segment_id: loaded.id, status: 'running' }).update({ status: 'failed', error: 'abandoned: the process running it stopped', finished_at: db.fn.now() });
-      const [row] = await db<RunRow>('refresh_runs')
-        .insert({ id: randomUUID(), segment_id: loaded.id, segment_version: loaded.version, status: 'running', as_of: asOf, sql: compiled.sql, params: JSON.stringify(compiled.params) as never })
-        .returning('*');
+      // The run and who asked for it commit together.
+      const row = await db.transaction(async (trx) => {
+        const [inserted] = await trx<RunRow>('refresh_runs')
+          .insert({ id: randomUUID(), segment_id: loaded.id, segment_version: loaded.version, status: 'running', as_of: asOf, sql: compiled.sql, params: JSON.stringify(compiled.params) as never })
+          .returning('*');
+        await recordChangeWithin(trx, options.audit, { action: 'segment.refresh', resourceType: 'refresh_run', before: null, after: toRun(inserted!), resourceSlug: loaded.slug });
+        return inserted;
+      });
       const log = this.logger.child({
         runId: row!.id, segment: loaded.slug, segmentId: loaded.id,
         ...(options.requestId ? { requestId: options.requestId } : {}), ...(options.jobId ? { jobId: options.jobId } : {}),

@@ -396,7 +396,7 @@ export class SyncsService {
    * Starts a run. With an idempotency key, a retried request returns the run the first one started.
    * 409 while another run of the sync is in progress (in any process).
    */
-  async startRun(idOrSlug: string, options: { idempotencyKey?: string; trigger?: SyncRun['trigger']; wait?: boolean } & RunOrigin = {}): Promise<{ run: SyncRun; replayed: boolean }> {
+  async startRun(idOrSlug: string, options: { idempotencyKey?: string; trigger?: SyncRun['trigger']; wait?: boolean } & RunOrigin & AuditedWrite = {}): Promise<{ run: SyncRun; replayed: boolean }> {
     const row = await this.findRow(idOrSlug);
     if (options.idempotencyKey) {
       const existing = await this.deps.db<RunRow>('sync_runs').where({ sync_id: row.id, idempotency_key: options.idempotencyKey }).first();
@@ -410,25 +410,31 @@ export class SyncsService {
     let run: RunRow;
     try {
       const { db } = this.deps;
-      // We hold the lock: a run still marked running was abandoned (its process died before its commit).
-      const abandoned = await db('sync_runs').where({ sync_id: row.id, status: 'running' })
-        .update({ status: 'failed', error: 'abandoned: the process running it stopped before it committed; the next run re-sends what it had not committed', finished_at: db.fn.now() })
-        .returning(['started_at', 'finished_at']);
-      // A newer plan replaces one waiting for approval.
-      const superseded = await db('sync_runs').where({ sync_id: row.id, status: 'needs_approval' })
-        .update({ status: 'cancelled', finished_at: db.fn.now(), reason: db.raw(`coalesce(reason, '') || ' (superseded by a newer run)'`) })
-        .returning(['started_at', 'finished_at']);
-      // Runs end here too, not only where they execute: the metrics count them like any other.
-      for (const [status, ended] of [['failed', abandoned], ['cancelled', superseded]] as const) {
-        for (const run of ended as Array<{ started_at: Date | null; finished_at: Date }>) {
-          this.deps.metrics?.syncFinished({ status, durationMs: run.started_at ? run.finished_at.getTime() - run.started_at.getTime() : 0 });
-        }
-      }
+      type Ended = Array<{ started_at: Date | null; finished_at: Date }>;
+      let ended: Array<[string, Ended]> = [];
       try {
-        run = (await db<RunRow>('sync_runs').insert({
-          id: randomUUID(), sync_id: row.id, status: 'running', trigger: options.trigger ?? 'api', idempotency_key: options.idempotencyKey ?? null,
-          normalizer_version: NORMALIZER_VERSION, started_at: db.fn.now() as never,
-        }).returning('*') as RunRow[])[0]!;
+        // Settling older runs, the new run and who asked for it commit together (or not at all).
+        run = await db.transaction(async (trx) => {
+          // We hold the lock: a run still marked running was abandoned (its process died before its commit).
+          const abandoned = await trx('sync_runs').where({ sync_id: row.id, status: 'running' })
+            .update({ status: 'failed', error: 'abandoned: the process running it stopped before it committed; the next run re-sends what it had not committed', finished_at: trx.fn.now() })
+            .returning(['started_at', 'finished_at']);
+          // A newer plan replaces one waiting for approval.
+          const superseded = await trx('sync_runs').where({ sync_id: row.id, status: 'needs_approval' })
+            .update({ status: 'cancelled', finished_at: trx.fn.now(), reason: trx.raw(`coalesce(reason, '') || ' (superseded by a newer run)'`) })
+            .returning(['started_at', 'finished_at']);
+          ended = [['failed', abandoned as Ended], ['cancelled', superseded as Ended]];
+          const inserted = (await trx<RunRow>('sync_runs').insert({
+            id: randomUUID(), sync_id: row.id, status: 'running', trigger: options.trigger ?? 'api', idempotency_key: options.idempotencyKey ?? null,
+            normalizer_version: NORMALIZER_VERSION, started_at: trx.fn.now() as never,
+          }).returning('*') as RunRow[])[0]!;
+          await recordChangeWithin(trx, options.audit, { action: 'sync.run', resourceType: 'sync_run', before: null, after: toRun(inserted), resourceSlug: row.slug });
+          return inserted;
+        });
+        // Runs end here too, not only where they execute: the metrics count them like any other.
+        for (const [status, runs] of ended) {
+          for (const r of runs) this.deps.metrics?.syncFinished({ status, durationMs: r.started_at ? r.finished_at.getTime() - r.started_at.getTime() : 0 });
+        }
       } catch (error) {
         // The same key raced in from another request: answer with that run.
         if ((error as { code?: string }).code === '23505' && options.idempotencyKey) {
@@ -467,15 +473,25 @@ export class SyncsService {
   }
 
   /** Approves a run held by a guardrail and sends its plan. */
-  async approve(runId: string, options: { wait?: boolean } & RunOrigin = {}): Promise<SyncRun> {
+  async approve(runId: string, options: { wait?: boolean } & RunOrigin & AuditedWrite = {}): Promise<SyncRun> {
     const run = isUuid(runId) ? await this.deps.db<RunRow>('sync_runs').where({ id: runId }).first() : undefined;
     if (!run) throw notFound(`Sync run "${runId}" does not exist.`);
     if (run.status !== 'needs_approval') throw conflict(`Sync run ${run.id} is ${run.status}; only a run that needs approval can be approved.`);
     const row = await this.findRow(run.sync_id);
     const lock = await this.tryLock(row.id);
     if (!lock) throw conflict(`A run of sync "${row.slug}" is in progress.`);
-    const [claimed] = await this.deps.db<RunRow>('sync_runs').where({ id: run.id, status: 'needs_approval' })
-      .update({ status: 'running', approved_at: this.deps.db.fn.now() as never }).returning('*');
+    let claimed: RunRow | undefined;
+    try {
+      claimed = await this.deps.db.transaction(async (trx) => {
+        const [updated] = await trx<RunRow>('sync_runs').where({ id: run.id, status: 'needs_approval' })
+          .update({ status: 'running', approved_at: trx.fn.now() as never }).returning('*');
+        if (updated) await recordChangeWithin(trx, options.audit, { action: 'sync_run.approve', resourceType: 'sync_run', before: toRun(run), after: toRun(updated), resourceSlug: row.slug });
+        return updated;
+      });
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
     if (!claimed) {
       await lock.release();
       throw conflict(`Sync run ${run.id} is no longer waiting for approval.`);
@@ -726,7 +742,7 @@ export class SyncsService {
 
   // ——— lookalikes ———
 
-  async createLookalike(idOrSlug: string, input: LookalikeRequest): Promise<Lookalike> {
+  async createLookalike(idOrSlug: string, input: LookalikeRequest, options: AuditedWrite = {}): Promise<Lookalike> {
     const sync = await this.findRow(idOrSlug);
     const { destination, secrets } = await this.deps.destinations.instantiate(sync.destination_id);
     try {
@@ -739,10 +755,14 @@ export class SyncsService {
         name: input.name, seedRemoteId: sync.remote_audience_id, seedSize,
         ...(input.meta ? { meta: input.meta } : {}), ...(input.google ? { google: input.google } : {}),
       }).catch((error: unknown) => { throw platformProblem(error, secrets); });
-      const [row] = await this.deps.db('lookalikes').insert({
-        id: randomUUID(), sync_id: sync.id, name: input.name, remote_id: remote.remoteId, spec: JSON.stringify(input.meta ?? input.google ?? {}), seed_size: seedSize,
-      }).returning('*');
-      return this.toLookalike(row as LookalikeRow, remote.status);
+      return await this.deps.db.transaction(async (trx) => {
+        const [row] = await trx('lookalikes').insert({
+          id: randomUUID(), sync_id: sync.id, name: input.name, remote_id: remote.remoteId, spec: JSON.stringify(input.meta ?? input.google ?? {}), seed_size: seedSize,
+        }).returning('*');
+        const lookalike = this.toLookalike(row as LookalikeRow, remote.status);
+        await recordChangeWithin(trx, options.audit, { action: 'lookalike.create', resourceType: 'lookalike', before: null, after: lookalike, resourceSlug: input.name });
+        return lookalike;
+      });
     } finally {
       await destination.close?.().catch(() => {});
     }

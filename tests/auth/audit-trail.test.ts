@@ -2,12 +2,12 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AUDITED_OPERATIONS } from '../../src/api/audit/audit-hook';
+import { AUDITED_OPERATIONS } from '../../src/api/audit/audited-operations';
 import { bearer, createToken } from '../support/auth';
 import { startTestService, type TestService } from '../support/test-service';
 
 /**
- * Definition writes (models, segments, destinations, syncs, tokens) record their audit event in
+ * Every write (models, segments, destinations, syncs, tokens, runs) records its audit event in
  * the transaction that makes the change: each one is in the log under the token that asked, and
  * a write whose event cannot be written does not happen at all.
  */
@@ -109,6 +109,15 @@ describe('a write whose audit event cannot be written', () => {
     expect((await send('POST', '/v1/destinations', fileDestination('kept-files'))).statusCode).toBe(201);
     expect((await send('POST', '/v1/syncs', fileSync('kept-sync', 'kept-files'))).statusCode).toBe(201);
     const keptToken = (await send('POST', '/v1/tokens', { name: 'kept-token', scopes: ['read'] })).json();
+    // A run a guardrail held, waiting for approval.
+    const keptSync = (await send('GET', '/v1/syncs/kept-sync')).json();
+    const [held] = await service.runtime.db('sync_runs').insert({
+      id: crypto.randomUUID(), sync_id: keptSync.id, status: 'needs_approval', trigger: 'api', reason: 'held for the test', normalizer_version: 'test', started_at: new Date(), finished_at: new Date(),
+    }).returning('id');
+    const runsBefore = {
+      refresh: Number((await service.runtime.db('refresh_runs').count({ n: '*' }))[0]!.n),
+      sync: Number((await service.runtime.db('sync_runs').count({ n: '*' }))[0]!.n),
+    };
     const before = {
       destination: (await send('GET', '/v1/destinations/kept-files')).json(),
       sync: (await send('GET', '/v1/syncs/kept-sync')).json(),
@@ -118,9 +127,10 @@ describe('a write whose audit event cannot be written', () => {
     await service.runtime.db.raw(`
       create function refuse_audit() returns trigger language plpgsql as $$ begin raise exception 'audit log unavailable'; end $$;
       create trigger refuse_audit before insert on audit_events for each row execute function refuse_audit();`);
-    const attempts: Array<[string, Promise<Awaited<ReturnType<typeof send>>>]> = [];
+    // One at a time: runs, replaces and deletes of kept-sync would otherwise meet at its run lock (409).
+    const attempts: Array<[string, () => Promise<Awaited<ReturnType<typeof send>>>]> = [];
     try {
-      const attempt = (operationId: string, work: () => Promise<Awaited<ReturnType<typeof send>>>) => { attempts.push([operationId, work()]); };
+      const attempt = (operationId: string, work: () => Promise<Awaited<ReturnType<typeof send>>>) => { attempts.push([operationId, work]); };
       attempt('createModel', async () => send('POST', '/v1/models', await customersModel('never-model')));
       attempt('replaceModel', async () => send('PUT', '/v1/models/customers', { ...(await customersModel('customers')), name: 'Never' }));
       attempt('deleteModel', async () => send('DELETE', '/v1/models/spare-model'));
@@ -135,8 +145,11 @@ describe('a write whose audit event cannot be written', () => {
       attempt('deleteSync', async () => send('DELETE', '/v1/syncs/kept-sync'));
       attempt('createToken', async () => send('POST', '/v1/tokens', { name: 'never-token', scopes: ['read'] }));
       attempt('revokeToken', async () => send('DELETE', `/v1/tokens/${keptToken.id}`));
+      attempt('refreshSegment', async () => send('POST', '/v1/segments/us-high-value/refresh?wait=true'));
+      attempt('startSyncRun', async () => send('POST', '/v1/syncs/kept-sync/runs?wait=true'));
+      attempt('approveSyncRun', async () => send('POST', `/v1/sync-runs/${held.id}/approve?wait=true`));
       for (const [operationId, work] of attempts) {
-        const res = await work;
+        const res = await work();
         expect(res.statusCode, `${operationId}: ${res.body}`).toBe(500);
         expect(res.headers['content-type']).toContain('application/problem+json');
         // No internals, and a refused token creation never shows its secret.
@@ -146,8 +159,13 @@ describe('a write whose audit event cannot be written', () => {
     } finally {
       await service.runtime.db.raw('drop trigger refuse_audit on audit_events; drop function refuse_audit();');
     }
-    const serviceRecorded = Object.entries(AUDITED_OPERATIONS).filter(([, o]) => o.recordedBy === 'service').map(([id]) => id).sort();
-    expect(attempts.map(([operationId]) => operationId).sort()).toEqual(serviceRecorded);
+    // Every audited operation but createLookalike, which file destinations refuse before any write
+    // (its event is checked with Meta's, in sync-faults-meta.test.ts).
+    expect(attempts.map(([operationId]) => operationId).sort()).toEqual(Object.keys(AUDITED_OPERATIONS).filter((id) => id !== 'createLookalike').sort());
+    // No run was recorded, and the held run still waits.
+    expect(Number((await service.runtime.db('refresh_runs').count({ n: '*' }))[0]!.n)).toBe(runsBefore.refresh);
+    expect(Number((await service.runtime.db('sync_runs').count({ n: '*' }))[0]!.n)).toBe(runsBefore.sync);
+    expect((await send('GET', `/v1/sync-runs/${held.id}`)).json()).toMatchObject({ status: 'needs_approval', approvedAt: null });
 
     expect((await send('GET', '/v1/models/customers')).json()).toEqual(unchanged.model);
     expect((await send('GET', '/v1/segments/us-high-value')).json()).toEqual(unchanged.segment);

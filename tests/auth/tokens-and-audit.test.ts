@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokensService } from '../../src/auth/tokens-service';
-import { AUDITED_OPERATIONS } from '../../src/api/audit/audit-hook';
+import { AUDITED_OPERATIONS } from '../../src/api/audit/audited-operations';
 import { bearer, createToken } from '../support/auth';
 import { startTestService, type TestService } from '../support/test-service';
 
@@ -90,7 +90,7 @@ describe('the audit log', () => {
       requestId: 'audit-create-1', before: null, after: { slug: 'audited', version: 1, rule },
     });
     expect(events[1]).toMatchObject({ before: { version: 1, rule }, after: { version: 2, rule: { '>': [{ var: 'ltv' }, 200] } }, requestId: update.headers['x-request-id'] });
-    expect(events[2]).toMatchObject({ resource: { type: 'refresh_run', id: refresh.json().id, slug: 'audited' }, after: { status: 'succeeded' } });
+    expect(events[2]).toMatchObject({ resource: { type: 'refresh_run', id: refresh.json().id, slug: 'audited' }, after: { status: 'running' } });
     expect(events[3]).toMatchObject({ resource: { id: segmentId, slug: 'audited' }, before: { version: 2 }, after: null });
     for (const e of events) expect(Date.parse(e.at)).toBeGreaterThan(Date.now() - 600_000);
   });

@@ -399,6 +399,10 @@ describe('lookalikes through the API', () => {
     const read = await fixture.send('GET', `/v1/lookalikes/${lookalike.id}`);
     expect(read.statusCode, read.body).toBe(200);
     expect(read.json()).toMatchObject({ id: lookalike.id, remoteId: lookalike.remoteId, status: { code: 441, description: 'This lookalike audience is being created.' } });
+    // Created lookalikes are audited; refused ones leave nothing.
+    const events = (await fixture.send('GET', '/v1/audit-events?action=lookalike.create&limit=10')).json().data as Array<Record<string, any>>;
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ resource: { type: 'lookalike', id: lookalike.id }, before: null, after: { remoteId: lookalike.remoteId, seedSize: segmentSize }, requestId: created.headers['x-request-id'] });
   });
 });
 

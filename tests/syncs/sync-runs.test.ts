@@ -150,6 +150,10 @@ describe('a sync to the file destination', () => {
     expect(approved.json()).toMatchObject({ status: 'succeeded', sent: leaving.length, approvedAt: expect.any(String) });
     expect(await fileAudience(remoteId)).toEqual(await segmentKeys('us-high-value'));
     expect((await send('POST', `/v1/sync-runs/${held.id}/approve`)).statusCode).toBe(409);
+    // The held run and its approval are in the audit log, each with the request that asked for it.
+    const events = (await send('GET', '/v1/audit-events?resource=hv-files&limit=10')).json().data as Array<Record<string, any>>;
+    expect(events[0]).toMatchObject({ action: 'sync_run.approve', resource: { type: 'sync_run', id: held.id }, before: { status: 'needs_approval' }, after: { status: 'running' }, requestId: approved.headers['x-request-id'] });
+    expect(events.find((e) => e.action === 'sync.run' && e.resource.id === held.id)).toMatchObject({ before: null, after: { status: 'running' } });
   });
 
   it('an emptied segment is held, not mirrored', async () => {

@@ -5,6 +5,7 @@ import { PaginationQuery, SegmentParams, pageOf } from '../common-schemas';
 import { documentExamples } from '../openapi-examples';
 import { problemResponses } from '../problem';
 import { ref, stringEnum } from '../schema-helpers';
+import { auditContextOf } from '../audit/write-options';
 
 const Nullable = <T extends ReturnType<typeof Type.Integer> | ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
 
@@ -94,7 +95,7 @@ export const refreshRoutes: FastifyPluginAsyncTypebox<{ refresh: RefreshService 
     },
   }, async (request, reply) => {
     const asOf = request.query.asOf;
-    const run = await refresh.start(request.params.segment, { ...(asOf ? { asOf: new Date(asOf) } : {}), wait: request.query.wait ?? false, requestId: request.id });
+    const run = await refresh.start(request.params.segment, { ...(asOf ? { asOf: new Date(asOf) } : {}), wait: request.query.wait ?? false, requestId: request.id, audit: auditContextOf(request) });
     reply.code(run.status === 'running' ? 202 : 200).header('location', `/v1/refresh-runs/${run.id}`);
     return run;
   });

@@ -10,7 +10,7 @@ import { timestamps } from '../examples';
 import { documentExamples } from '../openapi-examples';
 import { problemResponses } from '../problem';
 import { ref } from '../schema-helpers';
-import { writeOptionsOf } from '../audit/write-options';
+import { auditContextOf, writeOptionsOf } from '../audit/write-options';
 
 export const SyncPageSchema = pageOf(ref(SyncSchema), 'SyncPage', 'A page of syncs, ordered by slug.');
 export const SyncRunPageSchema = pageOf(ref(SyncRunSchema), 'SyncRunPage', 'A page of runs of a sync, newest first.');
@@ -148,7 +148,7 @@ export const syncRoutes: FastifyPluginAsyncTypebox<{ syncs: SyncsService }> = as
     },
   }, async (request, reply) => {
     const key = request.headers['idempotency-key'];
-    const { run, replayed } = await syncs.startRun(request.params.sync, { ...(key ? { idempotencyKey: key } : {}), wait: request.query.wait ?? false, requestId: request.id });
+    const { run, replayed } = await syncs.startRun(request.params.sync, { ...(key ? { idempotencyKey: key } : {}), wait: request.query.wait ?? false, requestId: request.id, audit: auditContextOf(request) });
     reply.header('location', `/v1/sync-runs/${run.id}`);
     if (replayed) reply.header('idempotent-replayed', 'true');
     return reply.code(replayed || request.query.wait ? 200 : 202).send(run);
@@ -182,7 +182,7 @@ export const syncRoutes: FastifyPluginAsyncTypebox<{ syncs: SyncsService }> = as
       },
     },
   }, async (request, reply) => {
-    const run = await syncs.approve(request.params.run, { wait: request.query.wait ?? false, requestId: request.id });
+    const run = await syncs.approve(request.params.run, { wait: request.query.wait ?? false, requestId: request.id, audit: auditContextOf(request) });
     return reply.code(request.query.wait ? 200 : 202).send(run);
   });
 
@@ -202,7 +202,7 @@ export const syncRoutes: FastifyPluginAsyncTypebox<{ syncs: SyncsService }> = as
       params: SyncParams, body: ref(LookalikeRequestSchema),
       response: { 201: { description: 'The lookalike was created.', content: json(ref(LookalikeSchema)) }, ...problemResponses(400, 404, 413, 415, 422, 502) },
     },
-  }, async (request, reply) => reply.code(201).send(await syncs.createLookalike(request.params.sync, request.body)));
+  }, async (request, reply) => reply.code(201).send(await syncs.createLookalike(request.params.sync, request.body, { audit: auditContextOf(request) })));
 
   app.get('/v1/syncs/:sync/lookalikes', {
     schema: {
