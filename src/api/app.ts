@@ -35,6 +35,7 @@ import { AuditEventPageSchema, AuditEventSchema, auditRoutes } from './audit/aud
 import { CreatedTokenSchema, TokenPageSchema, TokenRequestSchema, TokenSchema, tokenRoutes } from './tokens/token-routes';
 import type { Knex } from 'knex';
 import { SharedRateLimitCounts } from './access/shared-rate-limit';
+import { registerCancellationFix } from './request-cancellation';
 
 /** Every named schema, registered once: routes refer to them by $id, the spec lists them as components. */
 export const SHARED_SCHEMAS = [
@@ -116,6 +117,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   registerValidators(app, SHARED_SCHEMAS);
   registerProblemHandlers(app);
+  registerCancellationFix(app);
 
   // Before the routes (and the spec generator) so every /v1 route gets its scope and limits.
   const services = options.services;

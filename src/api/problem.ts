@@ -3,6 +3,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { AppError, type ProblemDetail } from '../errors';
 import { documentProblemExample } from './openapi-examples';
 import { ref } from './schema-helpers';
+import { isClientAbort } from './request-cancellation';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -168,6 +169,11 @@ export function registerProblemHandlers(app: FastifyInstance): void {
       request.log.warn({ url: request.routeOptions.url }, 'request timed out');
       reply.header('retry-after', '5');
       return send(request, reply, 503, `The request took longer than the server's limit and was answered early; work it started (a run, a query) continues and can be looked up.`);
+    }
+    if (isClientAbort(error)) {
+      // The client closed the connection: nobody reads this answer, and nothing failed on our side.
+      request.log.info({ url: request.routeOptions.url }, 'request cancelled: the client went away');
+      return send(request, reply, 503, 'The request was cancelled because the client closed the connection.');
     }
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {

@@ -56,7 +56,7 @@ export interface ExecuteOptions {
 
 /** What an aborted query rejects with: the signal's reason when it is an error. */
 export function abortError(signal: AbortSignal): Error {
-  return signal.reason instanceof Error ? signal.reason : new Error('the query was cancelled');
+  return signal.reason instanceof Error ? signal.reason : Object.assign(new Error('the query was cancelled'), { name: 'AbortError' });
 }
 
 /**
