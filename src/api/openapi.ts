@@ -25,7 +25,7 @@ function limitsDescription(limits: AccessLimits, bodyLimitBytes: number): string
     '## Limits',
     `- Request bodies: at most ${bodyLimitBytes} bytes (413).`,
     `- Rules: at most ${DEFAULT_RULE_LIMITS.maxNodes} nodes, nested at most ${DEFAULT_RULE_LIMITS.maxDepth} deep, string literals at most ${DEFAULT_RULE_LIMITS.maxStringLength} characters (400 with a pointer).`,
-    `- Rate: ${limits.requestsPerMinute} requests per minute per token, and ${limits.expensivePerMinute} per minute for operations that query the warehouse or call a platform (429 with \`Retry-After\`), in fixed one-minute windows shared by all API processes. Before a token is verified, requests count against the client address.`,
+    `- Rate: ${limits.requestsPerMinute} requests per minute per token, and ${limits.expensivePerMinute} per minute for operations that query the warehouse or call a platform (429 with \`Retry-After\`), in fixed one-minute windows shared by all API processes. Before a token is verified, requests count against the client address; an address whose made-up or revoked tokens reach the per-token rate in a minute gets 429 for tokens the server does not know until that minute ends (tokens it knows keep working).`,
     `- Time: a request is answered within ${limits.handlerTimeoutMs / 1000} s (${limits.waitTimeoutMs / 1000} s for operations that take \`wait=true\`), with 503 if the work takes longer. Previews and counts are then cancelled in the warehouse (also when the client disconnects); refreshes and sync runs continue and can be looked up.`,
     '- Pages: `limit` at most 200 (default 50); previews return at most 100 sample members.',
   ].join('\n\n');

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, createToken } from '../support/auth';
+import { newTokenText } from '../../src/auth/token-text';
 import { startTestService, type TestService } from '../support/test-service';
 
 let service: TestService;
@@ -40,6 +41,35 @@ describe('rate limits', () => {
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) statuses.push((await service.app.inject({ url: '/v1/segments', headers: { authorization: '' }, remoteAddress: '10.9.8.7' })).statusCode);
     expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
+  });
+
+  it('stop made-up tokens from costing a database lookup each: an address gets its budget of failed lookups, then 429 without one', async () => {
+    const lookups: string[] = [];
+    const count = (query: { sql: string }) => { if (/\bapi_tokens\b/.test(query.sql) && /^select/i.test(query.sql)) lookups.push(query.sql); };
+    const known = await createToken(service.runtime.tokens, ['read'], 'known-at-flooded-address');
+    const from = (address: string, token: string) => service.app.inject({ url: '/v1/segments', headers: bearer(token), remoteAddress: address });
+    expect((await from('10.6.6.1', known)).statusCode).toBe(200);
+    service.runtime.db.on('query', count);
+    try {
+      const statuses: number[] = [];
+      let refused;
+      for (let i = 0; i < 8; i++) {
+        refused = await from('10.6.6.6', newTokenText());
+        statuses.push(refused.statusCode);
+      }
+      expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
+      expect(lookups).toHaveLength(5);
+      expect(refused!.json()).toMatchObject({ status: 429, detail: expect.stringMatching(/unknown tokens from this address/) });
+      expect(Number(refused!.headers['retry-after'])).toBeGreaterThan(0);
+      expect(Number(refused!.headers['retry-after'])).toBeLessThanOrEqual(60);
+      // A token this process knows still works from that address, without a lookup; other addresses are not affected.
+      expect((await from('10.6.6.6', known)).statusCode).toBe(200);
+      expect(lookups).toHaveLength(5);
+      expect((await from('10.6.6.7', newTokenText())).statusCode).toBe(401);
+      expect(lookups).toHaveLength(6);
+    } finally {
+      service.runtime.db.off('query', count);
+    }
   });
 
   it('do not apply to health and docs', async () => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokensService } from '../../src/auth/tokens-service';
+import { newTokenText } from '../../src/auth/token-text';
 import { AUDITED_OPERATIONS } from '../../src/api/audit/audited-operations';
 import { bearer, createToken } from '../support/auth';
 import { startTestService, type TestService } from '../support/test-service';
@@ -50,6 +51,35 @@ describe('tokens', () => {
     const past = await send({ name: 'x', scopes: ['read'], expiresAt: '2020-01-01T00:00:00Z' });
     expect(past.statusCode).toBe(400);
     expect(past.json().errors[0].pointer).toBe('/expiresAt');
+  });
+
+  it('stay cached while made-up tokens come and go, and a revoked one is believed revoked until its entry expires', async () => {
+    let now = Date.parse('2026-12-01T00:00:00Z');
+    const tokens = new TokensService({ db: service.runtime.db, now: () => now, cacheTtlMs: 5_000, cacheMaxEntries: 3 });
+    const lookups: string[] = [];
+    const count = (query: { sql: string }) => { if (/^select .*\bapi_tokens\b/i.test(query.sql)) lookups.push(query.sql); };
+    const { token, id } = await tokens.create({ name: 'kept-in-cache', scopes: ['read'], createdBy: 'test' });
+    service.runtime.db.on('query', count);
+    try {
+      await tokens.authenticate(token);
+      expect(lookups).toHaveLength(1);
+      expect(tokens.isUnfamiliar(token)).toBe(false);
+      // More unknown tokens than the cache holds: the valid one is not pushed out.
+      for (let i = 0; i < 7; i++) await expect(tokens.authenticate(newTokenText())).rejects.toMatchObject({ status: 401 });
+      expect(lookups).toHaveLength(8);
+      await tokens.authenticate(token);
+      expect(lookups).toHaveLength(8);
+      // A stale valid entry is looked up again (not "unfamiliar": it was valid), and a revocation elsewhere then shows.
+      await service.runtime.db('api_tokens').where({ id }).update({ revoked_at: new Date() });
+      now += 5_001;
+      expect(tokens.isUnfamiliar(token)).toBe(false);
+      await expect(tokens.authenticate(token)).rejects.toMatchObject({ status: 401 });
+      expect(lookups).toHaveLength(9);
+      await expect(tokens.authenticate(token)).rejects.toMatchObject({ status: 401 });
+      expect(lookups).toHaveLength(9);
+    } finally {
+      service.runtime.db.off('query', count);
+    }
   });
 
   it('stop working when they expire, even while verified and cached', async () => {

@@ -7,6 +7,7 @@ import { AppError } from '../../errors';
 import { PROBLEM_CONTENT_TYPE, ProblemSchema } from '../problem';
 import { ref } from '../schema-helpers';
 import type { SharedRateLimitCounts } from './shared-rate-limit';
+import { TokenLookupBudget } from './token-lookup-budget';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -121,7 +122,8 @@ export async function registerAccessControl(app: FastifyInstance, options: { tok
   app.decorateRequest('authFailure', null);
   app.addHook('onRoute', declareAccess(options.limits));
 
-  app.addHook('onRequest', async (request) => {
+  const lookupBudget = new TokenLookupBudget({ perMinute: options.limits.requestsPerMinute });
+  app.addHook('onRequest', async (request, reply) => {
     if (!request.routeOptions.config.scope) return;
     const token = bearerOf(request);
     if (token === undefined) {
@@ -132,11 +134,21 @@ export async function registerAccessControl(app: FastifyInstance, options: { tok
       request.authFailure = unauthorized('The Authorization header is not a bearer token.');
       return;
     }
+    const unfamiliar = options.tokens.isUnfamiliar(token);
+    if (unfamiliar) {
+      const waitMs = lookupBudget.retryAfterMs(request.ip);
+      if (waitMs > 0) {
+        const seconds = Math.ceil(waitMs / 1000);
+        reply.header('retry-after', String(seconds));
+        throw new AppError(429, 'Too many requests', `Too many unknown tokens from this address; retry in ${seconds} seconds.`);
+      }
+    }
     try {
       request.principal = await options.tokens.authenticate(token);
     } catch (error) {
-      if (error instanceof AppError && error.status === 401) request.authFailure = error;
-      else throw error;
+      if (!(error instanceof AppError && error.status === 401)) throw error;
+      request.authFailure = error;
+      if (unfamiliar) lookupBudget.recordFailure(request.ip);
     }
   });
 
