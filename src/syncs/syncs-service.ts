@@ -14,6 +14,7 @@ import { decodeCursor, isUuid, pageSize, toPage, type Page } from '../store/curs
 import { checkIfMatch } from '../store/etag';
 import type { Warehouse } from '../warehouse/warehouse';
 import { errorSummary, silentLogger, type Logger } from '../observability/logger';
+import { unsavedRemoteError, type UnsavedRemote } from './unsaved-remote';
 import { platformErrorClass, type Metrics } from '../observability/metrics';
 import { deliverPlan, type DeliveryCounts, type DeliveryObserver, type PlanRow, type RetryPolicy, type RowRejectionRecord } from './deliver';
 import { needsApproval } from './guardrails';
@@ -185,7 +186,7 @@ export class SyncsService {
         ...(def.remoteAudience?.id ? { existingId: def.remoteAudience.id } : {}),
         ...(def.options?.membershipLifeSpanDays ? { membershipLifeSpanDays: def.options.membershipLifeSpanDays } : {}),
       }).catch((error: unknown) => { throw platformProblem(error, secrets); });
-      return await this.deps.db.transaction(async (trx) => {
+      const saved = this.deps.db.transaction(async (trx) => {
         const id = randomUUID();
         try {
           await trx('syncs').insert({
@@ -198,6 +199,10 @@ export class SyncsService {
         const sync = this.toResource(await this.findRow(id, trx));
         await recordChangeWithin(trx, options.audit, { action: 'sync.create', resourceType: 'sync', before: null, after: sync });
         return sync;
+      });
+      if (!remote.created) return await saved;
+      return await saved.catch((error: unknown) => {
+        throw this.unsaved(error, { object: 'audience', remoteId: remote.remoteId, remedy: `retry with "remoteAudience": {"id": "${remote.remoteId}"} to adopt it, or delete it there` }, { sync: def.slug });
       });
     } finally {
       await destination.close?.().catch(() => {});
@@ -755,7 +760,7 @@ export class SyncsService {
         name: input.name, seedRemoteId: sync.remote_audience_id, seedSize,
         ...(input.meta ? { meta: input.meta } : {}), ...(input.google ? { google: input.google } : {}),
       }).catch((error: unknown) => { throw platformProblem(error, secrets); });
-      return await this.deps.db.transaction(async (trx) => {
+      const saved = this.deps.db.transaction(async (trx) => {
         const [row] = await trx('lookalikes').insert({
           id: randomUUID(), sync_id: sync.id, name: input.name, remote_id: remote.remoteId, spec: JSON.stringify(input.meta ?? input.google ?? {}), seed_size: seedSize,
         }).returning('*');
@@ -763,9 +768,18 @@ export class SyncsService {
         await recordChangeWithin(trx, options.audit, { action: 'lookalike.create', resourceType: 'lookalike', before: null, after: lookalike, resourceSlug: input.name });
         return lookalike;
       });
+      return await saved.catch((error: unknown) => {
+        throw this.unsaved(error, { object: 'lookalike', remoteId: remote.remoteId, remedy: 'a retry creates another one, so delete this one there first' }, { sync: sync.slug });
+      });
     } finally {
       await destination.close?.().catch(() => {});
     }
+  }
+
+  /** Logs the cause (the answer does not carry it) and says what was left on the platform. */
+  private unsaved(cause: unknown, remote: UnsavedRemote, context: { sync: string }): AppError {
+    (this.deps.logger ?? silentLogger()).error({ err: cause, ...context, remoteId: remote.remoteId }, `${remote.object} created on the platform but not saved`);
+    return unsavedRemoteError(cause, remote);
   }
 
   private toLookalike(row: LookalikeRow, status?: { code: number | string; description?: string }): Lookalike {

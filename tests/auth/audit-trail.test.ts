@@ -127,6 +127,8 @@ describe('a write whose audit event cannot be written', () => {
     await service.runtime.db.raw(`
       create function refuse_audit() returns trigger language plpgsql as $$ begin raise exception 'audit log unavailable'; end $$;
       create trigger refuse_audit before insert on audit_events for each row execute function refuse_audit();`);
+    let orphan: string | undefined;
+    const answers = new Map<string, Awaited<ReturnType<typeof send>>>();
     // One at a time: runs, replaces and deletes of kept-sync would otherwise meet at its run lock (409).
     const attempts: Array<[string, () => Promise<Awaited<ReturnType<typeof send>>>]> = [];
     try {
@@ -150,12 +152,16 @@ describe('a write whose audit event cannot be written', () => {
       attempt('approveSyncRun', async () => send('POST', `/v1/sync-runs/${held.id}/approve?wait=true`));
       for (const [operationId, work] of attempts) {
         const res = await work();
+        answers.set(operationId, res);
         expect(res.statusCode, `${operationId}: ${res.body}`).toBe(500);
         expect(res.headers['content-type']).toContain('application/problem+json');
         // No internals, and a refused token creation never shows its secret.
         expect(res.body).not.toContain('audit log unavailable');
         expect(res.json().token).toBeUndefined();
       }
+      // The refused sync had created its platform audience already: the answer names it for adoption.
+      orphan = /"remoteAudience": \{"id": "([^"]+)"\}/.exec(answers.get('createSync')!.json().detail)?.[1];
+      expect(orphan).toBeDefined();
     } finally {
       await service.runtime.db.raw('drop trigger refuse_audit on audit_events; drop function refuse_audit();');
     }
@@ -183,8 +189,11 @@ describe('a write whose audit event cannot be written', () => {
     expect((await service.app.inject({ url: '/v1/segments', headers: bearer(keptToken.token) })).statusCode).toBe(200);
     expect((await send('GET', '/v1/audit-events?limit=1')).json().data[0].id).toBe(before.events);
 
-    // With the log back, the same writes go through and are recorded.
+    // With the log back, the same writes go through and are recorded; the sync adopts the audience it left.
     expect((await send('PATCH', '/v1/segments/us-high-value', { name: 'Recorded' })).statusCode).toBe(200);
+    const adopted = await send('POST', '/v1/syncs', { ...fileSync('never-sync', 'kept-files'), remoteAudience: { id: orphan } });
+    expect(adopted.statusCode, adopted.body).toBe(201);
+    expect(adopted.json().remoteAudienceId).toBe(orphan);
     expect((await eventsFor('us-high-value')).at(-1)).toMatchObject({ action: 'segment.update', after: { name: 'Recorded' } });
   });
 });

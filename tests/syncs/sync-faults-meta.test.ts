@@ -403,6 +403,23 @@ describe('lookalikes through the API', () => {
     const events = (await fixture.send('GET', '/v1/audit-events?action=lookalike.create&limit=10')).json().data as Array<Record<string, any>>;
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ resource: { type: 'lookalike', id: lookalike.id }, before: null, after: { remoteId: lookalike.remoteId, seedSize: segmentSize }, requestId: created.headers['x-request-id'] });
+
+    // A lookalike made on Meta that cannot be saved here (the audit log refuses): 500 naming it, nothing recorded.
+    const db = fixture.runtime.db;
+    await db.raw(`create function refuse_audit() returns trigger language plpgsql as $$ begin raise exception 'audit log unavailable'; end $$;
+      create trigger refuse_audit before insert on audit_events for each row execute function refuse_audit();`);
+    let unsaved;
+    try {
+      unsaved = await fixture.send('POST', '/v1/syncs/initial/lookalikes', { name: 'US lookalike 2%', meta: { ratio: 0.02, country: 'US' } });
+    } finally {
+      await db.raw('drop trigger refuse_audit on audit_events; drop function refuse_audit();');
+    }
+    expect(unsaved.statusCode).toBe(500);
+    const orphan = [...fake.audiences.values()].find((a) => a.subtype === 'LOOKALIKE' && a.name === 'US lookalike 2%');
+    expect(orphan).toBeDefined();
+    expect(unsaved.json().detail).toContain(`lookalike created on the platform for it (${orphan!.id}) is not recorded`);
+    expect(unsaved.body).not.toContain('audit log unavailable');
+    expect((await fixture.send('GET', '/v1/syncs/initial/lookalikes')).json().data.map((l: { remoteId: string }) => l.remoteId)).toEqual([lookalike.remoteId]);
   });
 });
 
