@@ -102,6 +102,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
+    // The key runs, audit events and problem responses use too: one filter finds all a request caused.
+    requestIdLogLabel: 'requestId',
     routerOptions: { ignoreTrailingSlash: true },
     childLoggerFactory: lazyChildLoggerFactory,
     handlerTimeout: limits.handlerTimeoutMs,

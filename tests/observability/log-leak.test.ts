@@ -184,10 +184,10 @@ describe('the logs of a full run at trace level', () => {
     const find = (fields: Record<string, unknown>) => lines.filter((l) => Object.entries(fields).every(([k, v]) => l[k] === v));
 
     // HTTP: fastify's request lines carry the request id.
-    expect(find({ reqId: 'leak-refresh', msg: 'incoming request' })).toHaveLength(1);
-    expect(find({ reqId: 'leak-refresh', msg: 'request completed' })).toHaveLength(1);
-    expect(find({ reqId: 'leak-bad-request', msg: 'request completed' })[0]!.res).toEqual({ statusCode: 400 });
-    expect(find({ reqId: 'leak-members-2', msg: 'incoming request' })[0]!.req).toMatchObject({ url: expect.stringContaining('cursor=***') });
+    expect(find({ requestId: 'leak-refresh', msg: 'incoming request' })).toHaveLength(1);
+    expect(find({ requestId: 'leak-refresh', msg: 'request completed' })).toHaveLength(1);
+    expect(find({ requestId: 'leak-bad-request', msg: 'request completed' })[0]!.res).toEqual({ statusCode: 400 });
+    expect(find({ requestId: 'leak-members-2', msg: 'incoming request' })[0]!.req).toMatchObject({ url: expect.stringContaining('cursor=***') });
 
     // The refresh: started, stages, finished with counts.
     const refresh = { runId: scenario.refreshRunId, requestId: 'leak-refresh', segment: 'us-high-value' };

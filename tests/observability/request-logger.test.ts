@@ -35,7 +35,7 @@ it('writes the same lines, with the request id, when something is logged', async
   expect(children()).toBe(1);
   const messages = lines.map((l) => l.msg);
   expect(messages).toEqual(['incoming request', 'something odd', 'request completed']);
-  for (const line of lines) expect(line.reqId).toBe(lines[0]!.reqId);
+  for (const line of lines) expect(line.requestId).toBe(lines[0]!.requestId);
   expect(lines[1]).toMatchObject({ level: 40, step: 1 });
   await app.close();
 });
