@@ -30,7 +30,8 @@ import type { ModelDefinition } from '../../src/models/model-schema';
 import { PostgresWarehouse } from '../../src/warehouse/postgres/postgres-warehouse';
 import { runCompileBench, type CompileResult } from './compile-bench';
 import { runDiy, type DiyResult } from './diy';
-import { effectiveSettings, PG_SETTINGS, startBenchPostgres, type BenchPostgres } from './postgres-setup';
+import { PG_SETTINGS } from './compiler-pg-settings';
+import { effectiveSettings, startBenchPostgres, type BenchPostgres } from './postgres-setup';
 import { runQueryBench, type QueryResult } from './query-bench';
 import { compilerSummary, renderReport, type ReportInput } from './report';
 import { BENCH_SEGMENTS } from './segments';
@@ -116,9 +117,9 @@ export async function runCompilerSuite(): Promise<SuiteResult> {
     let pg: BenchPostgres | undefined;
     let warehouse: PostgresWarehouse | undefined;
     try {
-      pg = await startBenchPostgres();
+      pg = await startBenchPostgres({ settings: PG_SETTINGS, tempPrefix: 'audiences-bench-pg-', log });
       warehouse = new PostgresWarehouse({ connectionString: pg.url, defaultSchema: SCHEMA, maxConnections: 2 });
-      input.settings = await effectiveSettings(pg.url);
+      input.settings = await effectiveSettings(pg.url, PG_SETTINGS.map(([name]) => name));
 
       log(`seeding ${fmtInt(config.customers)} customers (maxEventsPerCustomer ${config.maxEvents})`);
       const seeded = await timeMs(() => seedDemo(warehouse!, { schema: SCHEMA, customers: config.customers, anchor: ANCHOR, maxEventsPerCustomer: config.maxEvents }));
