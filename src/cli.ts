@@ -1,18 +1,16 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { generateOpenApi, openApiJson, openApiYaml } from './api/generate-openapi';
-import { applyDirectory, dirLabel, formatPlan, PartialApplyError } from './as-code/apply';
-import { exportDirectory } from './as-code/export';
-import { DefinitionFileError } from './as-code/load-definitions';
-import { segmentFileSchemas } from './as-code/file-schemas';
-import { compileFiles } from './as-code/compile-files';
 import { DIALECTS, type DialectName } from './compiler/dialects/dialect';
 import { ConfigError, loadConfig } from './config';
 import { AppError } from './errors';
-import { openRuntime } from './runtime';
-import { startService, startWorker } from './server';
 import { parseTokenCommand, runTokenCommand, TOKEN_USAGE, TokenUsageError } from './auth/token-command';
+import type { openRuntime } from './runtime';
+
+// Each command imports what it needs when it runs: the service's modules take about a second to
+// load, which `normalize`, `compile` and `--help` should not wait for.
+const server = () => import('./server');
+const asCode = async () => ({ ...await import('./as-code/apply'), ...await import('./as-code/export'), ...await import('./as-code/load-definitions') });
 
 const USAGE = `usage: audiences <command> [options]
 
@@ -66,6 +64,7 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal
 async function serve(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { 'no-workers': { type: 'boolean', default: false } } });
   const config = loadConfig();
+  const { startService } = await server();
   const service = await startService(values['no-workers'] ? { ...config, workers: false } : config, { log });
   cleanups.push(() => service.stop());
   // A signal during startup: it was waiting for the service to exist.
@@ -74,6 +73,7 @@ async function serve(args: string[]): Promise<void> {
 
 async function withRuntime<T>(work: (runtime: Awaited<ReturnType<typeof openRuntime>>) => Promise<T>, options: { log?: (line: string) => void } = {}): Promise<T> {
   // Next to a running `serve`, commands attach to its embedded Postgres instead of starting another.
+  const { openRuntime } = await import('./runtime');
   const runtime = await openRuntime(loadConfig(), { log: options.log ?? log, attachToRunningEmbedded: true });
   cleanups.push(() => runtime.close());
   try {
@@ -90,6 +90,7 @@ async function main(argv: string[]): Promise<number> {
       await serve(rest);
       return -1; // keeps running
     case 'worker': {
+      const { startWorker } = await server();
       const worker = await startWorker(loadConfig(), { log });
       cleanups.push(() => worker.stop());
       if (stopping) await worker.stop();
@@ -105,6 +106,7 @@ async function main(argv: string[]): Promise<number> {
       if (positionals.length !== 1) throw new UsageError('apply takes one directory');
       const dir = path.resolve(positionals[0]!);
       const dryRun = values['dry-run'] ?? false;
+      const { applyDirectory, dirLabel, formatPlan } = await asCode();
       await withRuntime(async (runtime) => {
         const plan = await applyDirectory({
           dir, dryRun, prune: values.prune ?? false, services: runtime, defaultSchema: runtime.warehouse.defaultSchema,
@@ -118,6 +120,7 @@ async function main(argv: string[]): Promise<number> {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { force: { type: 'boolean', default: false } } });
       if (positionals.length !== 1) throw new UsageError('export takes one directory');
       const dir = path.resolve(positionals[0]!);
+      const { exportDirectory, dirLabel } = await asCode();
       await withRuntime(async (runtime) => {
         const result = await exportDirectory({ dir, force: values.force ?? false, services: runtime, defaultSchema: runtime.warehouse.defaultSchema });
         log(`wrote ${result.files.length} definition files to ${dirLabel(dir)}`);
@@ -147,6 +150,7 @@ async function main(argv: string[]): Promise<number> {
       if (values.format !== 'json' && values.format !== 'sql') throw new UsageError('--format must be json or sql');
       const asOf = values['as-of'] === undefined ? new Date() : new Date(values['as-of']);
       if (Number.isNaN(asOf.getTime())) throw new UsageError('--as-of must be an ISO-8601 time');
+      const { compileFiles } = await import('./as-code/compile-files');
       const compiled = await compileFiles({ modelFile: values.model, ruleFile: values.rule, dialect: values.dialect as DialectName, asOf });
       for (const warning of compiled.warnings) console.error(`warning: ${warning}`);
       if (values.format === 'sql') log(compiled.sql);
@@ -156,6 +160,7 @@ async function main(argv: string[]): Promise<number> {
     case 'openapi': {
       const { values } = parseArgs({ args: rest, options: { out: { type: 'string', default: 'openapi' } } });
       const out = path.resolve(values.out ?? 'openapi');
+      const { generateOpenApi, openApiJson, openApiYaml } = await import('./api/generate-openapi');
       const document = await generateOpenApi();
       await fs.mkdir(out, { recursive: true });
       await fs.writeFile(path.join(out, 'openapi.json'), openApiJson(document));
@@ -167,6 +172,7 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({ args: rest, options: { out: { type: 'string', default: 'segments/schema' } } });
       const out = path.resolve(values.out ?? 'segments/schema');
       await fs.mkdir(out, { recursive: true });
+      const { segmentFileSchemas } = await import('./as-code/file-schemas');
       for (const [name, schema] of Object.entries(segmentFileSchemas())) await fs.writeFile(path.join(out, name), `${JSON.stringify(schema, null, 2)}\n`);
       log(`wrote JSON Schemas to ${path.relative(process.cwd(), out)}`);
       return 0;
@@ -216,15 +222,16 @@ class UsageError extends Error {}
 
 main(process.argv.slice(2)).then(
   (code) => { if (code >= 0) process.exit(code); },
-  (error: unknown) => {
+  async (error: unknown) => {
+    if (error instanceof UsageError || error instanceof TokenUsageError) {
+      console.error(`audiences: ${error.message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    const { PartialApplyError, DefinitionFileError, formatPlan } = await asCode();
     if (error instanceof PartialApplyError) {
       // Some writes succeeded before one failed: say which, then why.
       if (error.applied.length) console.error(`audiences: applied before the failure:\n${formatPlan(error.applied, { dryRun: false }).split('\n').slice(0, -1).join('\n')}`);
       error = error.failure;
-    }
-    if (error instanceof UsageError || error instanceof TokenUsageError) {
-      console.error(`audiences: ${error.message}\n\n${USAGE}`);
-      process.exit(2);
     }
     if (error instanceof ConfigError) console.error(`audiences: configuration: ${error.message}`);
     else if (error instanceof DefinitionFileError) {
