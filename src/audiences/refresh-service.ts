@@ -152,10 +152,11 @@ export class RefreshService {
       const { db } = this.options;
       await this.ensureState();
       await this.reconcile(loaded.id);
-      // We hold the lock: any run still marked running was abandoned (its process died).
-      const abandoned = await db('refresh_runs').where({ segment_id: loaded.id, status: 'running' }).update({ status: 'failed', error: 'abandoned: the process running it stopped', finished_at: db.fn.now() });
-      // The run and who asked for it commit together.
+      let abandoned = 0;
+      // The run, who asked for it and the settling of abandoned runs commit together.
       const row = await db.transaction(async (trx) => {
+        // We hold the lock: any run still marked running was abandoned (its process died).
+        abandoned = await trx('refresh_runs').where({ segment_id: loaded.id, status: 'running' }).update({ status: 'failed', error: 'abandoned: the process running it stopped', finished_at: trx.fn.now() });
         const [inserted] = await trx<RunRow>('refresh_runs')
           .insert({ id: randomUUID(), segment_id: loaded.id, segment_version: loaded.version, status: 'running', as_of: asOf, sql: compiled.sql, params: JSON.stringify(compiled.params) as never })
           .returning('*');

@@ -114,6 +114,11 @@ describe('a write whose audit event cannot be written', () => {
     const [held] = await service.runtime.db('sync_runs').insert({
       id: crypto.randomUUID(), sync_id: keptSync.id, status: 'needs_approval', trigger: 'api', reason: 'held for the test', normalizer_version: 'test', started_at: new Date(), finished_at: new Date(),
     }).returning('id');
+    // A refresh run whose process died: the next refresh settles it, in its own transaction.
+    const segmentRow = await service.runtime.db('segments').where({ slug: 'us-high-value' }).first();
+    const [stale] = await service.runtime.db('refresh_runs').insert({
+      id: crypto.randomUUID(), segment_id: segmentRow.id, segment_version: segmentRow.version, status: 'running', as_of: new Date(), sql: 'select 1', params: '[]',
+    }).returning('id');
     const runsBefore = {
       refresh: Number((await service.runtime.db('refresh_runs').count({ n: '*' }))[0]!.n),
       sync: Number((await service.runtime.db('sync_runs').count({ n: '*' }))[0]!.n),
@@ -172,6 +177,7 @@ describe('a write whose audit event cannot be written', () => {
     expect(Number((await service.runtime.db('refresh_runs').count({ n: '*' }))[0]!.n)).toBe(runsBefore.refresh);
     expect(Number((await service.runtime.db('sync_runs').count({ n: '*' }))[0]!.n)).toBe(runsBefore.sync);
     expect((await send('GET', `/v1/sync-runs/${held.id}`)).json()).toMatchObject({ status: 'needs_approval', approvedAt: null });
+    expect(await service.runtime.db('refresh_runs').where({ id: stale.id }).first()).toMatchObject({ status: 'running', finished_at: null });
 
     expect((await send('GET', '/v1/models/customers')).json()).toEqual(unchanged.model);
     expect((await send('GET', '/v1/segments/us-high-value')).json()).toEqual(unchanged.segment);
@@ -195,5 +201,8 @@ describe('a write whose audit event cannot be written', () => {
     expect(adopted.statusCode, adopted.body).toBe(201);
     expect(adopted.json().remoteAudienceId).toBe(orphan);
     expect((await eventsFor('us-high-value')).at(-1)).toMatchObject({ action: 'segment.update', after: { name: 'Recorded' } });
+    const refreshed = await send('POST', '/v1/segments/us-high-value/refresh?wait=true');
+    expect(refreshed.json(), refreshed.body).toMatchObject({ status: 'succeeded' });
+    expect(await service.runtime.db('refresh_runs').where({ id: stale.id }).first()).toMatchObject({ status: 'failed', error: expect.stringContaining('abandoned') });
   });
 });
