@@ -152,11 +152,13 @@ export class RefreshService {
       const { db } = this.options;
       await this.ensureState();
       await this.reconcile(loaded.id);
-      let abandoned = 0;
+      let abandoned: Array<{ started_at: Date; finished_at: Date }> = [];
       // The run, who asked for it and the settling of abandoned runs commit together.
       const row = await db.transaction(async (trx) => {
         // We hold the lock: any run still marked running was abandoned (its process died).
-        abandoned = await trx('refresh_runs').where({ segment_id: loaded.id, status: 'running' }).update({ status: 'failed', error: 'abandoned: the process running it stopped', finished_at: trx.fn.now() });
+        abandoned = await trx('refresh_runs').where({ segment_id: loaded.id, status: 'running' })
+          .update({ status: 'failed', error: 'abandoned: the process running it stopped', finished_at: trx.fn.now() })
+          .returning(['started_at', 'finished_at']);
         const [inserted] = await trx<RunRow>('refresh_runs')
           .insert({ id: randomUUID(), segment_id: loaded.id, segment_version: loaded.version, status: 'running', as_of: asOf, sql: compiled.sql, params: JSON.stringify(compiled.params) as never })
           .returning('*');
@@ -168,7 +170,9 @@ export class RefreshService {
         ...(options.requestId ? { requestId: options.requestId } : {}), ...(options.jobId ? { jobId: options.jobId } : {}),
         ...(options.cause?.syncId ? { syncId: options.cause.syncId } : {}), ...(options.cause?.syncRunId ? { syncRunId: options.cause.syncRunId } : {}),
       });
-      if (abandoned) log.warn({ abandoned }, 'refresh runs abandoned by a stopped process marked failed');
+      if (abandoned.length) log.warn({ abandoned: abandoned.length }, 'refresh runs abandoned by a stopped process marked failed');
+      // Abandoned runs end here, not where they executed: the metrics count them like any other.
+      for (const r of abandoned) this.options.metrics?.refreshFinished({ status: 'failed', durationMs: r.finished_at.getTime() - r.started_at.getTime() });
       log.info({ segmentVersion: loaded.version, asOf: asOf.toISOString(), dialect: this.options.warehouse.dialect }, 'refresh started');
       recorded(toRun(row!));
       const finished = await this.execute(row!, lock, { segmentSlug: loaded.slug, identifierKinds, params: compiled.params.map((p) => p.value), typedParams: compiled.params, log });

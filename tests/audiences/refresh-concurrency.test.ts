@@ -237,8 +237,12 @@ describe(`concurrent refreshes (seed ${seed})`, () => {
       id: stale, segment_id: segmentId(slug), segment_version: 1, status: 'running', as_of: asOf,
       sql: 'SELECT 1', params: '[]',
     });
+    const failedRuns = async () => Number(/^audiences_refresh_runs_total\{status="failed"\} (\d+)$/m.exec((await fixture.runtime.metrics.scrape()).body)?.[1] ?? 0);
+    const failedBefore = await failedRuns();
     await shop.randomChanges(ANCHOR);
     const run = await auditedRefresh(slug);
+    // Counted where it ended: the metrics see every finished run.
+    expect(await failedRuns()).toBe(failedBefore + 1);
     const abandoned = await fixture.runtime.refresh.getRun(stale);
     expect(abandoned).toMatchObject({ status: 'failed', error: expect.stringMatching(/abandoned/) });
     expect(abandoned.finishedAt).not.toBeNull();
