@@ -152,21 +152,20 @@ export class RefreshService {
       const { db } = this.options;
       await this.ensureState();
       await this.reconcile(loaded.id);
-      let abandoned: Array<{ started_at: Date; finished_at: Date }> = [];
       // The run, who asked for it and the settling of abandoned runs commit together.
-      const row = await db.transaction(async (trx) => {
+      const { row, abandoned } = await db.transaction(async (trx) => {
         // We hold the lock: any run still marked running was abandoned (its process died).
-        abandoned = await trx('refresh_runs').where({ segment_id: loaded.id, status: 'running' })
+        const settled: Array<{ started_at: Date; finished_at: Date }> = await trx('refresh_runs').where({ segment_id: loaded.id, status: 'running' })
           .update({ status: 'failed', error: 'abandoned: the process running it stopped', finished_at: trx.fn.now() })
           .returning(['started_at', 'finished_at']);
         const [inserted] = await trx<RunRow>('refresh_runs')
           .insert({ id: randomUUID(), segment_id: loaded.id, segment_version: loaded.version, status: 'running', as_of: asOf, sql: compiled.sql, params: JSON.stringify(compiled.params) as never })
           .returning('*');
         await recordChangeWithin(trx, options.audit, { action: 'segment.refresh', resourceType: 'refresh_run', before: null, after: toRun(inserted!), resourceSlug: loaded.slug });
-        return inserted;
+        return { row: inserted!, abandoned: settled };
       });
       const log = this.logger.child({
-        runId: row!.id, segment: loaded.slug, segmentId: loaded.id,
+        runId: row.id, segment: loaded.slug, segmentId: loaded.id,
         ...(options.requestId ? { requestId: options.requestId } : {}), ...(options.jobId ? { jobId: options.jobId } : {}),
         ...(options.cause?.syncId ? { syncId: options.cause.syncId } : {}), ...(options.cause?.syncRunId ? { syncRunId: options.cause.syncRunId } : {}),
       });
@@ -174,8 +173,8 @@ export class RefreshService {
       // Abandoned runs end here, not where they executed: the metrics count them like any other.
       for (const r of abandoned) this.options.metrics?.refreshFinished({ status: 'failed', durationMs: r.finished_at.getTime() - r.started_at.getTime() });
       log.info({ segmentVersion: loaded.version, asOf: asOf.toISOString(), dialect: this.options.warehouse.dialect }, 'refresh started');
-      recorded(toRun(row!));
-      const finished = await this.execute(row!, lock, { segmentSlug: loaded.slug, identifierKinds, params: compiled.params.map((p) => p.value), typedParams: compiled.params, log });
+      recorded(toRun(row));
+      const finished = await this.execute(row, lock, { segmentSlug: loaded.slug, identifierKinds, params: compiled.params.map((p) => p.value), typedParams: compiled.params, log });
       if (finished.status === 'succeeded') for (const listener of this.refreshedListeners) listener(loaded.id, options.cause);
       return finished;
     });
