@@ -34,7 +34,7 @@ const preview = { model: 'customers', rule: { '==': [{ var: 'country' }, 'DE'] }
 
 /** Queries on the demo customers waiting for a lock (the count and the sample of a preview). */
 async function waitingQueries(): Promise<number> {
-  const { rows } = await service.runtime.db.raw(`select count(*)::int as n from pg_stat_activity where state = 'active' and wait_event_type = 'Lock' and query ilike '%"demo"."customers"%'`);
+  const { rows } = await service.runtime.db.raw(`select count(*)::int as n from pg_stat_activity where datname = current_database() and state = 'active' and wait_event_type = 'Lock' and query ilike '%"demo"."customers"%'`);
   return rows[0].n as number;
 }
 

@@ -498,7 +498,7 @@ describe(`a refresh whose lock session is lost (seed ${seed})`, () => {
       await until('the first refresh to wait for the source table', async () => (await lock.waiting()) >= 1);
       // 0x61756431: the refresh lock class of refresh-service.ts (LOCK_REFRESH).
       const holders = await fixture.runtime.db.raw<{ rows: Array<{ pid: number }> }>(
-        `select pid from pg_locks where locktype = 'advisory' and classid = ${0x61756431} and granted`,
+        `select pid from pg_locks where database = (select oid from pg_database where datname = current_database()) and locktype = 'advisory' and classid = ${0x61756431} and granted`,
       );
       expect(holders.rows).toHaveLength(1);
       await fixture.runtime.db.raw('select pg_terminate_backend(?)', [holders.rows[0]!.pid]);

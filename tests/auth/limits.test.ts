@@ -92,7 +92,7 @@ describe('time limits', () => {
       expect(slow.json().detail).toMatch(/longer than the server's limit/);
       // The count itself is cancelled in the warehouse: nothing is left waiting for the lock.
       const waiting = async () => Number((await service.runtime.db.raw(
-        `select count(*) as n from pg_stat_activity where state = 'active' and wait_event_type = 'Lock' and query ilike '%"demo"."customers"%'`,
+        `select count(*) as n from pg_stat_activity where datname = current_database() and state = 'active' and wait_event_type = 'Lock' and query ilike '%"demo"."customers"%'`,
       )).rows[0].n);
       let left = await waiting();
       for (let i = 0; i < 200 && left > 0; i++) {

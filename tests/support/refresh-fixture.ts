@@ -552,7 +552,7 @@ export async function holdTableLock(databaseUrl: string, table: string): Promise
     waiting: async () => {
       const { rows } = await client.query<{ n: string }>(
         `select count(*) as n from pg_locks l join pg_class c on c.oid = l.relation join pg_namespace n on n.oid = c.relnamespace
-          where not l.granted and n.nspname = $1 and c.relname = $2`, [schema, name],
+          where l.database = (select oid from pg_database where datname = current_database()) and not l.granted and n.nspname = $1 and c.relname = $2`, [schema, name],
       );
       return Number(rows[0]!.n);
     },

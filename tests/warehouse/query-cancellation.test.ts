@@ -22,7 +22,7 @@ describe('Postgres', () => {
   let wh: PostgresWarehouse;
   let observer: pg.Client;
   const sleeping = async () => (await observer.query(
-    "select count(*)::int as n from pg_stat_activity where state = 'active' and query like 'select pg_sleep(%'",
+    "select count(*)::int as n from pg_stat_activity where datname = current_database() and state = 'active' and query like 'select pg_sleep(%'",
   )).rows[0].n as number;
 
   beforeAll(async () => {
