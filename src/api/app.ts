@@ -125,6 +125,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const services = options.services;
   const sharedCounts = services.db ? new SharedRateLimitCounts({ db: services.db, syncIntervalMs: limits.rateLimitSyncMs, logger: app.log.child({ component: 'rate-limit' }) as never }) : undefined;
   if (sharedCounts) {
+    // Reachable from the instance so a caller can wait for a sync (tests of the shared budget do).
+    app.decorate('rateLimitCounts', sharedCounts);
     app.addHook('onReady', async () => { sharedCounts.start(); });
     app.addHook('onClose', async () => { await sharedCounts.stop(); });
   }

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app';
-import { RateWindowCounts, storedKey } from '../../src/api/access/shared-rate-limit';
+import { RateWindowCounts, storedKey, type SharedRateLimitCounts } from '../../src/api/access/shared-rate-limit';
 import { bearer, createToken } from '../support/auth';
 import { startTestService, type TestService } from '../support/test-service';
 
@@ -96,6 +96,11 @@ describe('two API processes on one database', () => {
     const answers = [];
     for (let i = 0; i < 2; i++) answers.push((await get(second)).statusCode);
     await until(async () => (await sharedCount('shared-budget')) === 5);
+    // The total is in the table before the second process has read it back from its upsert:
+    // a sync that starts now (after the one in flight, if any) surely answers with it.
+    const secondCounts = (second as unknown as { rateLimitCounts: SharedRateLimitCounts }).rateLimitCounts;
+    await secondCounts.sync();
+    await secondCounts.sync();
     answers.push((await get(second)).statusCode);
     expect(answers).toEqual([200, 200, 429]);
     // The first process learns of them at its next sync.
